@@ -1,0 +1,284 @@
+//! The `tentacle` verbs and their options, named as Tentacle names them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The parsed command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tentacle",
+    about = "Tentacle: the Octopus Deploy agent and its configuration tool",
+    disable_help_subcommand = true,
+    disable_version_flag = true,
+    subcommand_required = false,
+    arg_required_else_help = false
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Accepted for compatibility with Tentacle scripts; has no effect.
+    #[arg(long, global = true, hide = true)]
+    pub console: bool,
+    /// Accepted for compatibility with Tentacle scripts; has no effect.
+    #[arg(long, global = true, hide = true)]
+    pub nologo: bool,
+    /// Accepted for compatibility with Tentacle scripts; has no effect.
+    #[arg(long, global = true, hide = true)]
+    pub noconsolelogging: bool,
+    /// Accepted for compatibility with Tentacle scripts; this CLI never prompts.
+    #[arg(long, global = true, hide = true)]
+    pub noninteractive: bool,
+}
+
+/// Which instance a command works on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InstanceArgs {
+    /// Name of the instance to use (default: Tentacle, or the only instance)
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Use this configuration file directly instead of an instance name
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// Text for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Plain text.
+    #[default]
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// Proxy options shared by `proxy` and `polling-proxy`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProxyArgs {
+    /// Whether to use a proxy: true or false
+    #[arg(long = "proxyEnable", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub enable: Option<String>,
+    /// Proxy user name
+    #[arg(long = "proxyUsername", value_name = "USER")]
+    pub username: Option<String>,
+    /// Proxy password (stored owner-only, never shown)
+    #[arg(long = "proxyPassword", value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Proxy host name; empty means the system's default proxy
+    #[arg(long = "proxyHost", value_name = "HOST")]
+    pub host: Option<String>,
+    /// Proxy port (default 80)
+    #[arg(long = "proxyPort", value_name = "PORT")]
+    pub port: Option<String>,
+}
+
+/// Every verb.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Registers a new instance of the Tentacle service
+    #[command(name = "create-instance")]
+    CreateInstance {
+        /// Name of the new instance (default: Tentacle)
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// Configuration file to create; relative paths are taken from --home
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Home folder for logs and work (default: the configuration file's folder)
+        #[arg(long, value_name = "DIR")]
+        home: Option<PathBuf>,
+    },
+    /// Deletes an instance of the Tentacle service (its configuration and home folder are kept)
+    #[command(name = "delete-instance")]
+    DeleteInstance(InstanceArgs),
+    /// Lists the instances on this machine
+    #[command(name = "list-instances")]
+    ListInstances {
+        /// text or json
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Creates and installs a new certificate for this Tentacle
+    #[command(name = "new-certificate")]
+    NewCertificate {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Only create a certificate if there is none yet
+        #[arg(short = 'b', long = "if-blank")]
+        if_blank: bool,
+        /// Write the new certificate to a password-protected PFX instead of installing it
+        #[arg(long = "export-pfx", value_name = "PATH", conflicts_with = "if_blank")]
+        export_pfx: Option<PathBuf>,
+        /// Password for --export-pfx
+        #[arg(long = "pfx-password", value_name = "PASSWORD")]
+        pfx_password: Option<String>,
+    },
+    /// Replace the certificate that Tentacle uses to authenticate itself
+    #[command(name = "import-certificate")]
+    ImportCertificate {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// A .pfx/.p12 file, a base64 text file of one, or PEM with certificate and key
+        #[arg(short = 'f', long = "from-file", value_name = "PATH")]
+        from_file: Option<PathBuf>,
+        /// A base64-encoded PFX
+        #[arg(short = 'b', long = "from-base64", value_name = "BASE64")]
+        from_base64: Option<String>,
+        /// Password of the PFX
+        #[arg(long = "pfx-password", visible_alias = "pw", value_name = "PASSWORD")]
+        pfx_password: Option<String>,
+    },
+    /// Exports this Tentacle's certificate (PFX with key, or PEM certificate only)
+    #[command(name = "export-certificate")]
+    ExportCertificate {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Write certificate and private key to a password-protected PFX
+        #[arg(long = "export-pfx", value_name = "PATH")]
+        export_pfx: Option<PathBuf>,
+        /// Password for --export-pfx
+        #[arg(long = "pfx-password", value_name = "PASSWORD")]
+        pfx_password: Option<String>,
+        /// Write the certificate alone (no private key) as PEM
+        #[arg(long = "export-pem", value_name = "PATH")]
+        export_pem: Option<PathBuf>,
+    },
+    /// Show the thumbprint of this Tentacle's certificate
+    #[command(name = "show-thumbprint")]
+    ShowThumbprint {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Also write the thumbprint to this file
+        #[arg(short = 'e', long = "export-file", value_name = "PATH")]
+        export_file: Option<PathBuf>,
+        /// text or json
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Accepted for compatibility; the output is always the thumbprint only
+        #[arg(long = "thumbprint-only", hide = true)]
+        thumbprint_only: bool,
+    },
+    /// Sets Tentacle settings such as the port number and thumbprints
+    Configure {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Home folder (created if missing)
+        #[arg(long, visible_alias = "homedir", value_name = "DIR")]
+        home: Option<PathBuf>,
+        /// Application folder packages deploy to (created if missing)
+        #[arg(long, visible_alias = "appdir", value_name = "DIR")]
+        app: Option<PathBuf>,
+        /// Port to listen on (1-65535)
+        #[arg(long, value_name = "PORT")]
+        port: Option<String>,
+        /// true for a polling-only Tentacle that opens no port
+        #[arg(long = "noListen", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        no_listen: Option<String>,
+        /// IP address to listen on, or 'any'
+        #[arg(long = "listenIpAddress", value_name = "IP")]
+        listen_ip: Option<String>,
+        /// Connections kept open to each polling server
+        #[arg(long = "pollingConnectionCount", value_name = "N")]
+        polling_connection_count: Option<String>,
+        /// Trust an Octopus Server certificate thumbprint (repeatable)
+        #[arg(long, value_name = "THUMBPRINT")]
+        trust: Vec<String>,
+        /// Stop trusting a thumbprint (repeatable)
+        #[arg(long = "remove-trust", value_name = "THUMBPRINT")]
+        remove_trust: Vec<String>,
+        /// Remove every trusted server first
+        #[arg(long = "reset-trust")]
+        reset_trust: bool,
+    },
+    /// Configure how the Tentacle communicates with an Octopus Server
+    #[command(name = "server-comms")]
+    ServerComms {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The trusted server to change (may be omitted when only one is trusted)
+        #[arg(long, value_name = "THUMBPRINT")]
+        thumbprint: Option<String>,
+        /// TentacleActive (polling) or TentaclePassive (listening)
+        #[arg(long, value_name = "STYLE")]
+        style: Option<String>,
+        /// Host name of the server to poll
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Port of the server to poll (default 10943)
+        #[arg(long, value_name = "PORT")]
+        port: Option<String>,
+        /// Poll over a WebSocket: wss://host:443/OctopusComms
+        #[arg(long = "web-socket", value_name = "URL")]
+        web_socket: Option<String>,
+    },
+    /// Replaces a trusted server thumbprint with a new one
+    #[command(name = "update-trust")]
+    UpdateTrust {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The thumbprint trusted now
+        #[arg(long = "oldThumbprint", value_name = "THUMBPRINT")]
+        old_thumbprint: Option<String>,
+        /// The thumbprint to trust instead
+        #[arg(long = "newThumbprint", value_name = "THUMBPRINT")]
+        new_thumbprint: Option<String>,
+    },
+    /// Removes trusted servers, except those at the addresses given
+    #[command(name = "clear-trusted-servers")]
+    ClearTrustedServers {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Comma-separated server addresses to keep
+        #[arg(long, value_name = "ADDRESSES")]
+        keep: Option<String>,
+    },
+    /// Sets how many connections a polling Tentacle keeps open to each server
+    #[command(name = "set-polling-connection-count")]
+    SetPollingConnectionCount {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// A whole number from 1 to 512
+        #[arg(long = "pollingConnectionCount", value_name = "N")]
+        polling_connection_count: Option<String>,
+    },
+    /// Configure the HTTP proxy used by Octopus
+    Proxy {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        proxy: ProxyArgs,
+    },
+    /// Configure the HTTP proxy used for polling connections to Octopus Server
+    #[command(name = "polling-proxy")]
+    PollingProxy {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        proxy: ProxyArgs,
+    },
+    /// Outputs the Tentacle configuration as JSON
+    #[command(name = "show-configuration")]
+    ShowConfiguration {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Write to this file instead of the console
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Show the Tentacle version information
+    Version {
+        /// text or json
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Prints this help
+    #[command(visible_aliases = ["h", "?"])]
+    Help {
+        /// The command to describe
+        command: Option<String>,
+        /// text or json
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}

@@ -1,0 +1,215 @@
+//! The `tentacle` command line: Tentacle's verbs and options, case-insensitive, with one-line errors.
+
+mod args;
+mod certificates;
+mod commands;
+mod configure;
+mod error;
+mod help;
+mod instances;
+mod parse;
+mod proxy;
+mod show;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+pub use commands::{Cli, Command, Format};
+pub use error::CliError;
+
+use crate::instance::{InstanceRecord, Instances, TentacleConfig};
+use commands::InstanceArgs;
+
+/// Where command output goes; write errors (a closed pipe) are ignored so
+/// `tentacle list-instances | head -1` never panics.
+pub struct Out<'a> {
+    inner: &'a mut dyn Write,
+}
+
+impl<'a> Out<'a> {
+    /// Output into any writer.
+    pub fn new(inner: &'a mut dyn Write) -> Out<'a> {
+        Out { inner }
+    }
+
+    /// One line.
+    pub fn line(&mut self, text: impl std::fmt::Display) {
+        let _ = writeln!(self.inner, "{text}");
+    }
+
+    /// Text with no newline added.
+    pub fn raw(&mut self, text: impl std::fmt::Display) {
+        let _ = write!(self.inner, "{text}");
+        let _ = self.inner.flush();
+    }
+}
+
+/// Parses and runs one command line (without the program name).
+pub fn run(args: Vec<OsString>, out: &mut Out<'_>) -> Result<(), CliError> {
+    let args = args::normalise(args);
+    let verb = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .find(|a| !a.starts_with('-'))
+        .map(str::to_owned);
+    let mut full = vec![OsString::from("tentacle")];
+    full.extend(args);
+    let cli = match Cli::try_parse_from(full) {
+        Ok(cli) => cli,
+        Err(e) => return help::from_clap(e, verb.as_deref(), out),
+    };
+    let Some(command) = cli.command else {
+        help::overview(Format::Text, out);
+        return Ok(());
+    };
+    dispatch(command, out)
+}
+
+fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
+    match command {
+        Command::CreateInstance {
+            instance,
+            config,
+            home,
+        } => instances::create(instance.as_deref(), config.as_deref(), home.as_deref(), out),
+        Command::DeleteInstance(i) => instances::delete(&i, out),
+        Command::ListInstances { format } => instances::list(format, out),
+        Command::NewCertificate {
+            instance,
+            if_blank,
+            export_pfx,
+            pfx_password,
+        } => certificates::new(&instance, if_blank, export_pfx, pfx_password, out),
+        Command::ImportCertificate {
+            instance,
+            from_file,
+            from_base64,
+            pfx_password,
+        } => certificates::import(&instance, from_file, from_base64, pfx_password, out),
+        Command::ExportCertificate {
+            instance,
+            export_pfx,
+            pfx_password,
+            export_pem,
+        } => certificates::export(&instance, export_pfx, pfx_password, export_pem, out),
+        Command::ShowThumbprint {
+            instance,
+            export_file,
+            format,
+            thumbprint_only: _,
+        } => certificates::show_thumbprint(&instance, export_file, format, out),
+        Command::Configure {
+            instance,
+            home,
+            app,
+            port,
+            no_listen,
+            listen_ip,
+            polling_connection_count,
+            trust,
+            remove_trust,
+            reset_trust,
+        } => configure::configure(
+            &instance,
+            configure::ConfigureRequest {
+                home,
+                app,
+                port,
+                no_listen,
+                listen_ip,
+                polling_connection_count,
+                trust,
+                remove_trust,
+                reset_trust,
+            },
+            out,
+        ),
+        Command::ServerComms {
+            instance,
+            thumbprint,
+            style,
+            host,
+            port,
+            web_socket,
+        } => configure::server_comms(&instance, thumbprint, style, host, port, web_socket, out),
+        Command::UpdateTrust {
+            instance,
+            old_thumbprint,
+            new_thumbprint,
+        } => configure::update_trust(&instance, old_thumbprint, new_thumbprint, out),
+        Command::ClearTrustedServers { instance, keep } => {
+            configure::clear_trusted_servers(&instance, keep, out)
+        }
+        Command::SetPollingConnectionCount {
+            instance,
+            polling_connection_count,
+        } => configure::set_polling_connection_count(&instance, polling_connection_count, out),
+        Command::Proxy { instance, proxy } => {
+            proxy::configure(&instance, &proxy, proxy::Which::Web, out)
+        }
+        Command::PollingProxy { instance, proxy } => {
+            proxy::configure(&instance, &proxy, proxy::Which::Polling, out)
+        }
+        Command::ShowConfiguration { instance, file } => show::configuration(&instance, file, out),
+        Command::Version { format } => {
+            show::version(format, out);
+            Ok(())
+        }
+        Command::Help { command, format } => help::help(command.as_deref(), format, out),
+    }
+}
+
+/// The instance a command works on: `--config` directly, else by name through the index.
+pub(crate) struct Target {
+    /// The index record, when chosen by name.
+    pub record: Option<InstanceRecord>,
+    /// The config file.
+    pub config: PathBuf,
+}
+
+impl Target {
+    /// A name for messages: the instance name or the config path.
+    pub fn label(&self) -> String {
+        match &self.record {
+            Some(r) => r.name.clone(),
+            None => self.config.display().to_string(),
+        }
+    }
+
+    /// `--instance "X"` for hints, or `--config "path"`.
+    pub fn selector(&self) -> String {
+        match &self.record {
+            Some(r) => format!("--instance \"{}\"", r.name),
+            None => format!("--config \"{}\"", self.config.display()),
+        }
+    }
+
+    /// Loads the config (read-only).
+    pub fn load(&self) -> Result<TentacleConfig, CliError> {
+        Ok(TentacleConfig::load(&self.config)?)
+    }
+}
+
+pub(crate) fn target(args: &InstanceArgs) -> Result<Target, CliError> {
+    if let Some(config) = &args.config {
+        if args.instance.is_some() {
+            return Err(CliError::Usage(
+                "Pass either --instance or --config, not both".to_owned(),
+            ));
+        }
+        let config = std::path::absolute(config).unwrap_or_else(|_| config.clone());
+        return Ok(Target {
+            record: None,
+            config,
+        });
+    }
+    let instances = Instances::discover()?;
+    let record = instances.select(args.instance.as_deref())?;
+    Ok(Target {
+        config: record.config.clone(),
+        record: Some(record),
+    })
+}

@@ -1,0 +1,18 @@
+//! Tentacle core: the library behind the `tentacle` agent and CLI and the Tentacle Manager.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`instance`] | instance index, per-instance TOML config, paths and defaults, atomic writes, locking |
+//! | [`certificate`] | generate, import and export this Tentacle's certificate; thumbprints |
+//! | [`trust`] | trusted servers: thumbprint, style (listening/polling), address, subscription id |
+//! | [`cli`] | the `tentacle` command line: Tentacle-compatible verbs and case-insensitive options |
+
+pub mod certificate;
+pub mod cli;
+pub mod instance;
+pub mod trust;
+
+/// This build's version, as `tentacle version` prints it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

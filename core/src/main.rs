@@ -1,0 +1,35 @@
+//! The `tentacle` binary: the configuration CLI (and, later, the agent).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use tentacle_core::cli::{self, Out};
+
+fn main() -> ExitCode {
+    init_logging();
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let mut out = Out::new(&mut lock);
+    match cli::run(args, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = lock.flush();
+            // One line, so scripts and the manager can show it as is.
+            let msg = e.to_string().replace(['\r', '\n'], " ");
+            let _ = writeln!(std::io::stderr(), "Error: {msg}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging() {
+    // Warnings and errors only on the console by default; TENTACLE_LOG=debug for more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TENTACLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: each drives the built `tentacle` binary in a private config root.
+
+// Fixtures are written directly on purpose (broken configs, foreign certificates), and a
+// failed unwrap in a test is a test failure with its location.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod certificates;
+mod cli_basics;
+mod config_safety;
+mod seeds;
+mod trust;
