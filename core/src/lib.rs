@@ -7,10 +7,12 @@
 //! | [`instance`] | instance index, per-instance TOML config, paths and defaults, atomic writes, locking |
 //! | [`certificate`] | generate, import and export this Tentacle's certificate; thumbprints |
 //! | [`trust`] | trusted servers: thumbprint, style (listening/polling), address, subscription id |
+//! | [`halibut`] | the Halibut wire protocol: TLS pinning, framing, BSON messages, data streams, transports and roles |
 //! | [`cli`] | the `tentacle` command line: Tentacle-compatible verbs and case-insensitive options |
 
 pub mod certificate;
 pub mod cli;
+pub mod halibut;
 pub mod instance;
 pub mod trust;
 

@@ -189,14 +189,25 @@ impl Instances {
         };
         let text = toml::to_string(&record).map_err(|e| InstanceError::Serialize(e.to_string()))?;
         let record_path = self.record_path(&name);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&record_path)
-            .map_err(|e| InstanceError::io("write the instance index", &record_path, e))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| InstanceError::io("write the instance index", &record_path, e))?;
+        // Written whole under a temp name, then linked into place: the link fails if the name
+        // is taken, and a crash never leaves an empty or half-written record behind.
+        let tmp = index_dir.join(format!(
+            ".{}.{}.tmp",
+            name::index_key(&name),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            fs::hard_link(&tmp, &record_path)
+        })();
+        let _ = fs::remove_file(&tmp);
+        result.map_err(|e| InstanceError::io("write the instance index", &record_path, e))?;
         Ok(record)
     }
 
