@@ -59,6 +59,18 @@ pub const PACKAGES: &[Group] = &[
         why: "openssl CLI for the certificate interop tests",
         packages: &["openssl"],
     },
+    // Halibut transport tests: a real HTTP CONNECT proxy (plain, 403 on a refused port, Basic auth).
+    Group {
+        need: Need::Test,
+        why: "tinyproxy, a real HTTP CONNECT proxy for the Halibut transport tests",
+        packages: &["tinyproxy-bin"],
+    },
+    // The welcome page must satisfy a real HTTP client over our TLS, as a browser would.
+    Group {
+        need: Need::Test,
+        why: "curl, a real HTTPS client for the welcome-page tests",
+        packages: &["curl"],
+    },
     // GUI end-to-end tests: start tentacle-manager on a virtual X display, drive it, screenshot it.
     Group {
         need: Need::Test,

@@ -1,0 +1,437 @@
+//! The acceptor role: TLS on a TCP port, the welcome page for browsers, trust checks, and serving MX-CLIENT (RPCs) and MX-SUBSCRIBER (queued requests) peers.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use super::HalibutError;
+use super::connection::{Connection, Limits, Timeouts};
+use super::frame::{Control, Identity, Preamble};
+use super::message::Envelope;
+use super::queue::PollingQueues;
+use super::rpc::ServiceTable;
+use crate::trust::Thumbprint;
+
+/// The thumbprints an acceptor lets in; shared so trust changes apply to new connections at once.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedPeers(Arc<RwLock<HashSet<Thumbprint>>>);
+
+impl TrustedPeers {
+    /// Trusts exactly these.
+    pub fn new(thumbprints: impl IntoIterator<Item = Thumbprint>) -> TrustedPeers {
+        TrustedPeers(Arc::new(RwLock::new(thumbprints.into_iter().collect())))
+    }
+
+    /// Case-insensitive by construction: thumbprints are stored upper-case.
+    pub fn contains(&self, t: &Thumbprint) -> bool {
+        self.0.read().map(|s| s.contains(t)).unwrap_or(false)
+    }
+
+    /// Adds one.
+    pub fn add(&self, t: Thumbprint) {
+        if let Ok(mut s) = self.0.write() {
+            s.insert(t);
+        }
+    }
+
+    /// Replaces the set.
+    pub fn replace(&self, all: impl IntoIterator<Item = Thumbprint>) {
+        if let Ok(mut s) = self.0.write() {
+            *s = all.into_iter().collect();
+        }
+    }
+}
+
+/// Everything an acceptor needs.
+pub struct Acceptor {
+    /// Our TLS identity (requests, never requires, a client certificate).
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Who may connect.
+    pub trusted: TrustedPeers,
+    /// Services offered to MX-CLIENT peers.
+    pub services: Arc<ServiceTable>,
+    /// Queues served to MX-SUBSCRIBER peers (the Octopus Server role); `None` refuses subscribers.
+    pub queues: Option<Arc<PollingQueues>>,
+    /// Step timeouts.
+    pub timeouts: Timeouts,
+    /// Size limits.
+    pub limits: Limits,
+    /// Most connections served at once; more are closed straight away.
+    pub max_connections: usize,
+    /// The HTTP response for browsers.
+    pub welcome: Arc<Vec<u8>>,
+    /// Connections accepted so far (tests and status).
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Acceptor {
+    /// Accepts until `shutdown` turns true, then stops accepting and lets live connections
+    /// finish their current exchange.
+    pub async fn run(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = shutdown.changed() => break,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(x) => {
+                    backoff = Duration::from_millis(10);
+                    x
+                }
+                Err(e) => {
+                    // EMFILE and friends pass; back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            self.accepted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, limit = self.max_connections, "connection limit reached; closing new connection");
+                drop(tcp);
+                continue;
+            };
+            let _ = tcp.set_nodelay(false);
+            let this = self.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(e) = this.handle(tcp, peer, stop).await {
+                    tracing::info!(%peer, error = %e, "connection ended");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Accepts WebSocket polling connections (`wss://host/OctopusComms`, §7.1) until `shutdown`:
+    /// TLS, the HTTP upgrade with the `Octopus` sub-protocol, the `MX` text message, then the
+    /// same protocol as over TCP. Plain HTTPS requests get the welcome page.
+    pub async fn run_websocket(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => break,
+            };
+            self.accepted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                drop(tcp);
+                continue;
+            };
+            let this = self.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(e) = this.handle_websocket(tcp, peer, stop).await {
+                    tracing::info!(%peer, error = %e, "WebSocket connection ended");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn handle_websocket(
+        &self,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError> {
+        let tls =
+            super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io).await?;
+        let presented = super::tls::peer_thumbprint(tls.get_ref().1);
+        match super::transport::websocket::server_accept(tls).await? {
+            super::transport::websocket::ServerAccept::NotWebSocket { stream, .. } => {
+                super::welcome::serve_welcome(stream, super::welcome::AlreadyRead::Headers)
+                    .await
+                    .map_err(HalibutError::io("sending the welcome page"))
+            }
+            super::transport::websocket::ServerAccept::WebSocket { stream, .. } => {
+                self.authorise(peer, presented.as_ref())?;
+                let conn = Connection::new(stream, self.limits.clone());
+                self.serve_identified(conn, peer, presented, shutdown).await
+            }
+        }
+    }
+
+    async fn handle(
+        &self,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
+        let tls = tokio::time::timeout(self.timeouts.io, acceptor.accept(tcp))
+            .await
+            .map_err(|_| HalibutError::Timeout {
+                what: "the TLS handshake",
+                after: self.timeouts.io,
+            })?
+            .map_err(HalibutError::io("the TLS handshake"))?;
+        let presented = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| Thumbprint::of_der(c.as_ref()));
+        self.serve(tls, peer, presented, shutdown).await
+    }
+
+    /// Runs the protocol on an accepted, TLS-wrapped (or WebSocket) stream whose client
+    /// certificate thumbprint is `presented`.
+    pub async fn serve<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        presented: Option<Thumbprint>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let mut conn = Connection::new(stream, self.limits.clone());
+        match conn.read_preamble(self.timeouts.io).await? {
+            Preamble::Empty => return Ok(()),
+            Preamble::Other(first) => {
+                tracing::debug!(%peer, request = %first.lines().next().unwrap_or_default(), "serving the welcome page");
+                let (mut s, _) = conn.into_parts();
+                s.write_all(&self.welcome)
+                    .await
+                    .map_err(HalibutError::io("sending the welcome page"))?;
+                let _ = s.flush().await;
+                let _ = s.shutdown().await;
+                return Ok(());
+            }
+            Preamble::Halibut => {}
+        }
+        self.authorise(peer, presented.as_ref())?;
+        self.serve_identified(conn, peer, presented, shutdown).await
+    }
+
+    /// After the preamble (or the WebSocket `MX` text message): trust is checked by the caller.
+    pub(crate) async fn serve_identified<S>(
+        &self,
+        mut conn: Connection<S>,
+        peer: SocketAddr,
+        presented: Option<Thumbprint>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let identity = conn.read_identity(self.timeouts.io).await?;
+        let thumb = presented.map(|t| t.to_string()).unwrap_or_default();
+        match identity {
+            Identity::Client => {
+                tracing::info!(%peer, thumbprint = %thumb, "Octopus Server connected (listening)");
+                conn.send_identity(&Identity::Server).await?;
+                self.serve_client(conn, shutdown).await
+            }
+            Identity::Subscriber(subscription) => {
+                let Some(queues) = &self.queues else {
+                    conn.abort().await;
+                    return Err(HalibutError::UnexpectedIdentity {
+                        expected: "client (this endpoint does not accept polling subscribers)",
+                        got: format!("subscriber {subscription}"),
+                    });
+                };
+                tracing::info!(%peer, thumbprint = %thumb, %subscription, "polling Tentacle connected");
+                conn.send_identity(&Identity::Server).await?;
+                self.serve_subscriber(conn, queues, &subscription, shutdown)
+                    .await
+            }
+            Identity::Server => Err(HalibutError::UnexpectedIdentity {
+                expected: "client or subscriber",
+                got: "server".into(),
+            }),
+        }
+    }
+
+    /// Rejects peers without a trusted certificate; nothing is sent to them (§1.4).
+    pub(crate) fn authorise(
+        &self,
+        peer: SocketAddr,
+        presented: Option<&Thumbprint>,
+    ) -> Result<(), HalibutError> {
+        match presented {
+            Some(t) if self.trusted.contains(t) => Ok(()),
+            Some(t) => {
+                tracing::warn!(%peer, thumbprint = %t, "refused a client certificate that is not trusted");
+                Err(HalibutError::Untrusted {
+                    peer: peer.to_string(),
+                    presented: format!("a client certificate with the thumbprint {t}"),
+                })
+            }
+            None => {
+                tracing::warn!(%peer, "refused a message exchange without a client certificate");
+                Err(HalibutError::Untrusted {
+                    peer: peer.to_string(),
+                    presented: "no client certificate".into(),
+                })
+            }
+        }
+    }
+
+    async fn serve_client<S>(
+        &self,
+        mut conn: Connection<S>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        loop {
+            let Some((envelope, streams)) = conn
+                .read_message(self.timeouts.listening_idle, self.timeouts.io)
+                .await?
+            else {
+                return Ok(());
+            };
+            let request = match envelope {
+                Envelope::Request(r) => r,
+                // A null message on a listening connection means "close" (§3.2).
+                Envelope::Null => return Ok(()),
+                Envelope::Response(_) => {
+                    conn.abort().await;
+                    return Err(HalibutError::UnexpectedIdentity {
+                        expected: "client sending requests",
+                        got: "a peer sending responses".into(),
+                    });
+                }
+            };
+            tracing::debug!(service = %request.service, method = %request.method, "request");
+            let (response, out) = self.services.dispatch(request, streams).await;
+            conn.send_message(&Envelope::Response(response), out)
+                .await?;
+            match conn
+                .read_control("NEXT or END", self.timeouts.control)
+                .await
+            {
+                Ok(Some(Control::Next)) if !*shutdown.borrow() => {
+                    conn.send_control(Control::Proceed).await?
+                }
+                Ok(Some(Control::Next)) => {
+                    conn.close().await;
+                    return Ok(());
+                }
+                Ok(Some(Control::End)) | Ok(None) => return Ok(()),
+                // An idle client that goes quiet after a response is normal.
+                Err(HalibutError::Timeout { .. }) => return Ok(()),
+                Ok(Some(Control::Proceed)) => {
+                    return Err(HalibutError::Frame(
+                        super::frame::FrameError::UnexpectedControl {
+                            expected: "NEXT or END",
+                            got: "PROCEED".into(),
+                        },
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn serve_subscriber<S>(
+        &self,
+        mut conn: Connection<S>,
+        queues: &PollingQueues,
+        subscription: &str,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        loop {
+            if *shutdown.borrow() {
+                conn.close().await;
+                return Ok(());
+            }
+            match queues
+                .collect(subscription, self.timeouts.polling_queue_wait)
+                .await
+            {
+                Some(pending) => {
+                    let id = pending.request.id.clone();
+                    let sent = conn
+                        .send_message(&Envelope::Request(pending.request), pending.streams)
+                        .await;
+                    if let Err(e) = sent {
+                        let _ = pending.reply.send(Err(HalibutError::Closed(
+                            "sending the request to the polling Tentacle",
+                        )));
+                        return Err(e);
+                    }
+                    match conn
+                        .read_message(self.timeouts.response, self.timeouts.io)
+                        .await
+                    {
+                        Ok(Some((Envelope::Response(r), streams))) if r.id == id => {
+                            let _ = pending.reply.send(Ok((r, streams)));
+                        }
+                        Ok(Some(_)) => {
+                            let _ = pending
+                                .reply
+                                .send(Err(HalibutError::Closed("waiting for the response")));
+                            return Err(HalibutError::UnexpectedIdentity {
+                                expected: "response to the request just sent",
+                                got: "another message".into(),
+                            });
+                        }
+                        Ok(None) => {
+                            let _ = pending
+                                .reply
+                                .send(Err(HalibutError::Closed("waiting for the response")));
+                            return Err(HalibutError::Closed("waiting for the response"));
+                        }
+                        Err(e) => {
+                            let _ = pending
+                                .reply
+                                .send(Err(HalibutError::Closed("waiting for the response")));
+                            return Err(e);
+                        }
+                    }
+                }
+                None => conn.send_message(&Envelope::Null, Vec::new()).await?,
+            }
+            match conn
+                .read_control("NEXT or END", self.timeouts.control)
+                .await?
+            {
+                Some(Control::Next) => conn.send_control(Control::Proceed).await?,
+                Some(Control::End) | None => return Ok(()),
+                Some(Control::Proceed) => {
+                    return Err(HalibutError::Frame(
+                        super::frame::FrameError::UnexpectedControl {
+                            expected: "NEXT or END",
+                            got: "PROCEED".into(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+}
