@@ -437,3 +437,54 @@ fn quick_client(own: &tentacle_core::certificate::TentacleCertificate) -> Halibu
 
 #[allow(dead_code)]
 fn unused(_: Arc<()>, _: LinkState) {}
+
+#[tokio::test]
+async fn no_client_certificate_gets_nothing_but_the_welcome_page() {
+    let ids = identities();
+    let tentacle = start_acceptor(&ids.tentacle, [ids.server.thumbprint()], None).await;
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", tentacle.port))
+            .await
+            .unwrap();
+        tentacle_core::halibut::tls::connect(
+            tcp,
+            tentacle_core::halibut::tls::probe_config(),
+            "127.0.0.1",
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+    };
+    // Speaking Halibut without a certificate: closed, nothing sent.
+    let mut anonymous = connect().await;
+    anonymous
+        .write_all(b"MX\r\n\r\nMX-CLIENT 1.0\r\n\r\n")
+        .await
+        .unwrap();
+    assert_closed(&mut anonymous).await;
+    // A browser: the page.
+    let mut browser = connect().await;
+    browser
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut page = Vec::new();
+    let _ = within(browser.read_to_end(&mut page)).await;
+    assert!(String::from_utf8_lossy(&page).starts_with("HTTP/1.0 200 OK"));
+}
+
+#[tokio::test]
+async fn websocket_polling_refuses_an_untrusted_tentacle() {
+    let ids = identities();
+    let server = start_ws_acceptor(&ids.server, [ids.other.thumbprint()]).await;
+    let url = format!("wss://127.0.0.1:{}/OctopusComms", server.port);
+    let (state, _sub) = start_subscriber(ids, &url, ids.server.thumbprint(), None);
+    let error = wait_disconnected(&state).await;
+    assert!(!error.is_empty());
+    // And a Tentacle pinning the wrong server certificate refuses the server.
+    let trusting = start_ws_acceptor(&ids.server, [ids.tentacle.thumbprint()]).await;
+    let url = format!("wss://127.0.0.1:{}/OctopusComms", trusting.port);
+    let (state, _sub) = start_subscriber(ids, &url, ids.other.thumbprint(), None);
+    let error = wait_disconnected(&state).await;
+    assert!(error.contains("unexpected security certificate"), "{error}");
+}

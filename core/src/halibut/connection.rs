@@ -172,6 +172,7 @@ pub struct Connection<S> {
     buf: Vec<u8>,
     start: usize,
     eof: bool,
+    read_size: usize,
     limits: Limits,
 }
 
@@ -180,9 +181,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     pub fn new(stream: S, limits: Limits) -> Connection<S> {
         Connection {
             stream,
-            buf: Vec::with_capacity(CHUNK),
+            buf: Vec::new(),
             start: 0,
             eof: false,
+            read_size: 4096,
             limits,
         }
     }
@@ -201,6 +203,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+            if self.buf.capacity() > 2 * CHUNK {
+                self.buf.shrink_to(CHUNK);
+            }
         }
     }
 
@@ -218,23 +223,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
-        let r = timeout_at(deadline, self.stream.read(&mut self.buf[old..])).await;
+        // Idle connections (most polling ones) keep a small buffer; bulk transfers grow it.
+        self.buf.reserve(self.read_size);
+        let r = timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await;
         let n = match r {
-            Err(_) => {
-                self.buf.truncate(old);
-                return Err(HalibutError::Timeout { what, after });
-            }
+            Err(_) => return Err(HalibutError::Timeout { what, after }),
             // A peer that closes without TLS close_notify (as .NET does on rejection) has still closed.
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-            Ok(Err(e)) => {
-                self.buf.truncate(old);
-                return Err(HalibutError::Io { what, source: e });
-            }
+            Ok(Err(e)) => return Err(HalibutError::Io { what, source: e }),
             Ok(Ok(n)) => n,
         };
-        self.buf.truncate(old + n);
+        if n >= self.read_size && self.read_size < CHUNK {
+            self.read_size *= 2;
+        }
         if n == 0 {
             self.eof = true;
         }

@@ -104,7 +104,6 @@ impl Acceptor {
                 drop(tcp);
                 continue;
             };
-            let _ = tcp.set_nodelay(false);
             let this = self.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {
@@ -162,6 +161,7 @@ impl Acceptor {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
+        super::transport::tcp::configure_accepted(&tcp);
         let tls =
             super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io).await?;
         let presented = super::tls::peer_thumbprint(tls.get_ref().1);
@@ -185,20 +185,10 @@ impl Acceptor {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
-        let tls = tokio::time::timeout(self.timeouts.io, acceptor.accept(tcp))
-            .await
-            .map_err(|_| HalibutError::Timeout {
-                what: "the TLS handshake",
-                after: self.timeouts.io,
-            })?
-            .map_err(HalibutError::io("the TLS handshake"))?;
-        let presented = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| Thumbprint::of_der(c.as_ref()));
+        super::transport::tcp::configure_accepted(&tcp);
+        let tls =
+            super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io).await?;
+        let presented = super::tls::peer_thumbprint(tls.get_ref().1);
         self.serve(tls, peer, presented, shutdown).await
     }
 

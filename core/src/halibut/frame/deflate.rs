@@ -8,17 +8,24 @@ use crate::halibut::message::Envelope;
 
 /// Raw DEFLATE at zlib level 6, which is what .NET's `CompressionLevel.Optimal` produces.
 pub fn compress(data: &[u8]) -> Vec<u8> {
-    let mut c = Compress::new(Compression::new(6), false);
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    loop {
-        let before_in = c.total_in() as usize;
-        // Ok is guaranteed for in-memory buffers with room to grow; a failure would be a flate2 bug.
-        let status = c.compress_vec(&data[before_in..], &mut out, FlushCompress::Finish);
-        match status {
-            Ok(Status::StreamEnd) => return out,
-            Ok(_) | Err(_) => out.reserve(out.capacity().max(64)),
-        }
+    // A compressor's state is a few hundred KiB; building one per message dominated small RPCs.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::new(6), false));
     }
+    COMPRESSOR.with(|cell| {
+        let mut c = cell.borrow_mut();
+        c.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let before_in = c.total_in() as usize;
+            // Ok is guaranteed for in-memory buffers with room to grow; a failure would be a flate2 bug.
+            let status = c.compress_vec(&data[before_in..], &mut out, FlushCompress::Finish);
+            match status {
+                Ok(Status::StreamEnd) => return out,
+                Ok(_) | Err(_) => out.reserve(out.capacity().max(64)),
+            }
+        }
+    })
 }
 
 /// The compressed bytes of an envelope, ready to write.

@@ -201,6 +201,8 @@ mod tests {
 
     /// Reader and writer halves in separate tasks over a tiny pipe, with pings arriving while
     /// the writer is parked: every pong must still go out and neither task may stall.
+    /// Pongs queued by the last reads go out with the next poll of either half (nothing runs
+    /// in the background), so the halves are flushed once both tasks are done.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn split_tasks_with_pings_do_not_stall() {
         const PINGS: usize = 40;
@@ -257,15 +259,91 @@ mod tests {
             (pongs, data)
         });
         let all = async {
-            let (w, r, p, c) = tokio::join!(writer, reader, pinger, collector);
-            (w.unwrap(), r.unwrap(), p.unwrap(), c.unwrap())
+            let (w, r) = tokio::join!(writer, reader);
+            let mut ws = r.unwrap().unsplit(w.unwrap());
+            ws.flush().await.unwrap();
+            let (p, c) = tokio::join!(pinger, collector);
+            (ws, p.unwrap(), c.unwrap())
         };
-        let (_w, _r, _p, (pongs, data)) =
+        let (_ws, _p, (pongs, data)) =
             tokio::time::timeout(std::time::Duration::from_secs(30), all)
                 .await
                 .expect("a task stalled");
         assert_eq!(pongs, (0..PINGS as u8).collect::<Vec<_>>());
         assert_eq!(data, UP);
+    }
+
+    /// A write abandoned while it waits for the transport (a timeout, a `select!`) must not
+    /// leave the reader thinking a writer will send its pongs.
+    #[tokio::test]
+    async fn pongs_go_out_after_a_parked_write_was_abandoned() {
+        let (a, mut raw) = duplex(64);
+        let (mut client_r, mut client_w) =
+            tokio::io::split(WebSocketStream::new(a, Role::Client, Vec::new()));
+        // The first write is queued; the second waits for the full pipe and is abandoned.
+        client_w.write_all(&[1; 1000]).await.unwrap();
+        let wait = std::time::Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(wait, client_w.write_all(&[2; 1000]))
+                .await
+                .is_err()
+        );
+        raw.write_all(&raw_bytes(true, OP_PING, None, b"p"))
+            .await
+            .unwrap();
+        // Only the reader is polled from now on: it must send the queued frame and the pong.
+        let read = async {
+            let mut got = [0u8; 4];
+            client_r.read_exact(&mut got).await.unwrap();
+            got
+        };
+        let peer = async {
+            assert_eq!(
+                raw_frame(&mut raw).await,
+                (false, OP_BINARY, vec![1; 1000], true)
+            );
+            assert_eq!(
+                raw_frame(&mut raw).await,
+                (true, OP_PONG, b"p".to_vec(), true)
+            );
+            raw.write_all(&raw_bytes(false, OP_BINARY, None, b"done"))
+                .await
+                .unwrap();
+        };
+        let limit = std::time::Duration::from_secs(30);
+        let (got, ()) = tokio::time::timeout(limit, async { tokio::join!(read, peer) })
+            .await
+            .expect("the pong never went out");
+        assert_eq!(&got, b"done");
+    }
+
+    /// Over a transport that buffers until flushed (TLS does), the reader flushes its pongs.
+    #[tokio::test]
+    async fn pongs_are_flushed_through_a_buffering_transport() {
+        let (a, mut raw) = duplex(64 * 1024);
+        let mut ws = WebSocketStream::new(tokio::io::BufWriter::new(a), Role::Client, Vec::new());
+        raw.write_all(&raw_bytes(true, OP_PING, None, b"p"))
+            .await
+            .unwrap();
+        let read = async {
+            let mut got = [0u8; 4];
+            ws.read_exact(&mut got).await.unwrap();
+            got
+        };
+        let peer = async {
+            assert_eq!(
+                raw_frame(&mut raw).await,
+                (true, OP_PONG, b"p".to_vec(), true)
+            );
+            raw.write_all(&raw_bytes(false, OP_BINARY, None, b"done"))
+                .await
+                .unwrap();
+        };
+        let limit = std::time::Duration::from_secs(30);
+        let (got, ()) = tokio::time::timeout(limit, async { tokio::join!(read, peer) })
+            .await
+            .expect("the pong was never flushed");
+        assert_eq!(&got, b"done");
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -33,6 +34,65 @@ pub enum Role {
     Server,
 }
 
+/// Which half of the stream is driving the transport's write side.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    /// `poll_read`, sending the pongs and Close replies it queued.
+    Reader,
+    /// `poll_write`, `poll_flush` or `poll_shutdown`.
+    Writer,
+}
+
+/// The tasks waiting for the transport's write side. Both halves of a split stream write to
+/// it (the reader its control replies), but a transport keeps one waker per direction: the
+/// last poll's. So every write-side poll passes a waker that wakes both recorded tasks, and
+/// neither half can take the other's wake-up. An extra wake-up only costs a re-poll.
+#[derive(Debug, Default)]
+struct WriteWakers {
+    reader: Mutex<Option<Waker>>,
+    writer: Mutex<Option<Waker>>,
+}
+
+impl WriteWakers {
+    fn slot(&self, side: Side) -> &Mutex<Option<Waker>> {
+        match side {
+            Side::Reader => &self.reader,
+            Side::Writer => &self.writer,
+        }
+    }
+
+    /// Records `waker` as `side`'s, to be woken when the transport's write side is ready.
+    fn register(&self, side: Side, waker: &Waker) {
+        let mut slot = self
+            .slot(side)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        for side in [Side::Reader, Side::Writer] {
+            // Take the waker out first: never wake a task while holding the lock.
+            let waker = self
+                .slot(side)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
 /// A WebSocket connection after the handshake, read and written as one endless byte stream.
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
@@ -53,10 +113,12 @@ pub struct WebSocketStream<S> {
     wpos: usize,
     sent_first_data_frame: bool,
     close_sent: bool,
-    /// A write, flush or shutdown is parked on the transport. The read side then leaves
-    /// queued control replies to it: polling the transport's write side with the reader's
-    /// waker would replace the writer's, and a split writer task would never wake.
-    writer_waiting: bool,
+    /// The read side queued a pong or Close reply that is not yet written and flushed; it
+    /// pushes them out itself rather than wait for the writer, which may be idle for long.
+    control_unflushed: bool,
+    /// Tasks parked on the transport's write side, and the waker that wakes them all.
+    write_wakers: Arc<WriteWakers>,
+    write_waker: Waker,
 }
 
 impl<S> WebSocketStream<S> {
@@ -64,6 +126,7 @@ impl<S> WebSocketStream<S> {
     pub(crate) fn new(inner: S, role: Role, leftover: Vec<u8>) -> WebSocketStream<S> {
         let mut rbuf = vec![0u8; READ_BUFFER.max(leftover.len())];
         rbuf[..leftover.len()].copy_from_slice(&leftover);
+        let write_wakers = Arc::new(WriteWakers::default());
         WebSocketStream {
             inner,
             role,
@@ -79,7 +142,9 @@ impl<S> WebSocketStream<S> {
             wpos: 0,
             sent_first_data_frame: false,
             close_sent: false,
-            writer_waiting: false,
+            control_unflushed: false,
+            write_wakers: Arc::clone(&write_wakers),
+            write_waker: Waker::from(write_wakers),
         }
     }
 
@@ -108,6 +173,11 @@ impl<S> WebSocketStream<S> {
     pub(crate) fn queue_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) {
         if self.wpos == self.wbuf.len() {
             self.wbuf.clear();
+            self.wpos = 0;
+        } else if self.wpos >= self.wbuf.len() / 2 {
+            // Pongs appended while a slow peer drains the buffer would otherwise keep the
+            // sent prefix forever; dropping it here costs at most what was sent since.
+            self.wbuf.drain(..self.wpos);
             self.wpos = 0;
         }
         let mask = match self.role {
@@ -144,10 +214,15 @@ fn truncated() -> io::Error {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
-    /// Writes queued frames until none are left.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes queued frames until none are left. `side` is who is asking: its task is woken
+    /// when the transport can take more (see [`WriteWakers`]).
+    fn poll_drain(&mut self, side: Side, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write_wakers.register(side, cx.waker());
+        let mut write_cx = Context::from_waker(&self.write_waker);
         while self.wpos < self.wbuf.len() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.wbuf[self.wpos..]))?;
+            let n = ready!(
+                Pin::new(&mut self.inner).poll_write(&mut write_cx, &self.wbuf[self.wpos..])
+            )?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -158,23 +233,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// From the read side: sends queued pongs and Close replies now if the transport takes
-    /// them and no writer is parked (it will send them itself). Otherwise the next read,
-    /// write or flush does; a write error will show up there too.
-    fn poll_send_control_replies(&mut self, cx: &mut Context<'_>) {
-        if self.writer_waiting || self.wpos == self.wbuf.len() {
-            return;
-        }
-        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
-            tracing::debug!(error = %e, "could not send a WebSocket control reply");
-        }
+    /// Writes queued frames and flushes the transport.
+    fn poll_drain_and_flush(&mut self, side: Side, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(side, cx))?;
+        let mut write_cx = Context::from_waker(&self.write_waker);
+        ready!(Pin::new(&mut self.inner).poll_flush(&mut write_cx))?;
+        // Everything queued, control replies included, is now with the peer's transport.
+        self.control_unflushed = false;
+        Poll::Ready(Ok(()))
     }
 
-    /// `poll_drain` for the write side, recording whether the writer is now parked.
-    fn poll_drain_as_writer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let result = self.poll_drain(cx);
-        self.writer_waiting = result.is_pending();
-        result
+    /// From the read side: sends and flushes queued pongs and Close replies, as far as the
+    /// transport takes them without waiting. Reads never wait on writes (a peer that pings
+    /// but does not read must not stall them); if the transport is busy, the next poll of
+    /// either half carries on, and this task is woken when the transport can take more.
+    /// A write error is left for the writer to report.
+    fn poll_send_control_replies(&mut self, cx: &mut Context<'_>) {
+        if !self.control_unflushed {
+            return;
+        }
+        if let Poll::Ready(Err(e)) = self.poll_drain_and_flush(Side::Reader, cx) {
+            tracing::debug!(error = %e, "could not send a WebSocket control reply");
+            self.control_unflushed = false;
+        }
     }
 
     /// Reads more bytes into the read buffer; `Ok(0)` at EOF.
@@ -262,7 +343,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                 // And none while a backlog of them is unsent: a peer that pings but never
                 // reads must not grow our buffer; RFC 6455 §5.5.3 lets us skip them.
                 OP_PING if !self.close_sent && self.wbuf.len() - self.wpos <= MAX_PENDING_WRITE => {
-                    self.queue_frame(true, OP_PONG, &payload)
+                    self.queue_frame(true, OP_PONG, &payload);
+                    self.control_unflushed = true;
                 }
                 OP_CLOSE => {
                     tracing::debug!(
@@ -270,6 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
                         "WebSocket peer sent Close"
                     );
                     self.queue_close(1000, "");
+                    self.control_unflushed = true;
                     self.read_closed = true;
                 }
                 // Unsolicited pongs are keep-alives (§7.3).
@@ -358,7 +441,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketStream<S> {
             return Poll::Ready(Ok(0));
         }
         // Backpressure: queue a new frame only once earlier ones are on their way.
-        ready!(this.poll_drain_as_writer(cx))?;
+        ready!(this.poll_drain(Side::Writer, cx))?;
         let n = buf.len().min(MAX_SEND_FRAME);
         let opcode = if this.sent_first_data_frame {
             OP_CONTINUATION
@@ -370,28 +453,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketStream<S> {
         this.sent_first_data_frame = true;
         // The frame is queued, so the bytes count as written; start sending, and let
         // flush finish if the transport is busy.
-        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+        if let Poll::Ready(Err(e)) = this.poll_drain(Side::Writer, cx) {
             return Poll::Ready(Err(e));
         }
         Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain_as_writer(cx))?;
-        let result = Pin::new(&mut this.inner).poll_flush(cx);
-        this.writer_waiting = result.is_pending();
-        result
+        self.get_mut().poll_drain_and_flush(Side::Writer, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.queue_close(1000, "Closing");
-        ready!(this.poll_drain_as_writer(cx))?;
-        this.writer_waiting = true;
-        ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
-        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
-        this.writer_waiting = result.is_pending();
-        result
+        ready!(this.poll_drain_and_flush(Side::Writer, cx))?;
+        this.write_wakers.register(Side::Writer, cx.waker());
+        let mut write_cx = Context::from_waker(&this.write_waker);
+        Pin::new(&mut this.inner).poll_shutdown(&mut write_cx)
     }
 }
