@@ -12,7 +12,6 @@ use support::*;
 use tentacle_core::halibut::HalibutError;
 use tentacle_core::halibut::client::{Endpoint, HalibutClient};
 use tentacle_core::halibut::connection::OutgoingStream;
-use tentacle_core::halibut::poll::LinkState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -435,9 +434,6 @@ fn quick_client(own: &tentacle_core::certificate::TentacleCertificate) -> Halibu
     c
 }
 
-#[allow(dead_code)]
-fn unused(_: Arc<()>, _: LinkState) {}
-
 #[tokio::test]
 async fn no_client_certificate_gets_nothing_but_the_welcome_page() {
     let ids = identities();
@@ -487,4 +483,51 @@ async fn websocket_polling_refuses_an_untrusted_tentacle() {
     let (state, _sub) = start_subscriber(ids, &url, ids.other.thumbprint(), None);
     let error = wait_disconnected(&state).await;
     assert!(error.contains("unexpected security certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn several_polling_connections_share_one_queue() {
+    let ids = identities();
+    let server = start_acceptor(
+        &ids.server,
+        [ids.tentacle.thumbprint()],
+        Some(Duration::from_millis(200)),
+    )
+    .await;
+    let sub = Arc::new(subscriber(
+        ids,
+        &format!("https://127.0.0.1:{}/", server.port),
+        ids.server.thumbprint(),
+        None,
+    ));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let states = sub.spawn(3, &stop_rx);
+    for s in &states {
+        wait_connected(s).await;
+    }
+    assert_eq!(server.accepted(), 3);
+    let client = Arc::new(quick_client(&ids.server));
+    let queues = server.queues.clone().unwrap();
+    let calls: Vec<_> = (0..9)
+        .map(|i| {
+            let (client, queues) = (client.clone(), queues.clone());
+            tokio::spawn(async move {
+                client
+                    .call_polling(
+                        &queues,
+                        SUBSCRIPTION,
+                        "IEchoService",
+                        "SayHello",
+                        vec![Bson::String(format!("c{i}"))],
+                        vec![],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for (i, c) in calls.into_iter().enumerate() {
+        let (r, _) = within(c).await.unwrap().unwrap();
+        assert_eq!(r, Some(Bson::String(format!("c{i}..."))));
+    }
+    let _ = stop.send(true);
 }

@@ -24,7 +24,13 @@ enum Action {
     Deps,
     /// Run `cargo ARGS` in the workspace root.
     Cargo(Vec<OsString>),
+    /// A short cargo-fuzz run of every target in core/fuzz.
+    Fuzz,
 }
+
+/// The cargo-fuzz targets in core/fuzz and how long each runs in the smoke test.
+const FUZZ_TARGETS: &[&str] = &["frame_lines", "message_decode", "stream_reader"];
+const FUZZ_SECONDS: u32 = 10;
 
 struct Step {
     name: &'static str,
@@ -82,6 +88,11 @@ fn steps(opts: &TestOptions, locked: bool) -> Vec<Step> {
             action: Action::Cargo(test),
             skip: None,
         },
+        Step {
+            name: "fuzz",
+            action: Action::Fuzz,
+            skip: quick,
+        },
     ]
 }
 
@@ -111,6 +122,7 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
                 println!("== {}: checking system packages", step.name);
                 deps::ensure(Need::Test).map_err(|e| format!("{e:#}"))
             }
+            Action::Fuzz => fuzz_smoke(&ws),
             Action::Cargo(args) => {
                 let mut cmd = ws.cargo(args);
                 let line = display_command(&cmd);
@@ -160,6 +172,52 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
     }
 }
 
+/// Installs cargo-fuzz when missing, then fuzzes each target briefly. cargo-fuzz needs
+/// nightly flags (`-Zsanitizer`); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+fn fuzz_smoke(ws: &Workspace) -> std::result::Result<(), String> {
+    let have = ws
+        .cargo(["fuzz", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        println!("== fuzz: installing cargo-fuzz from crates.io (once per machine)");
+        let mut install = ws.cargo(["install", "--locked", "cargo-fuzz"]);
+        match install.status() {
+            Ok(s) if s.success() => {}
+            Ok(s) => return Err(format!("`cargo install cargo-fuzz` failed ({s})")),
+            Err(e) => {
+                return Err(format!(
+                    "`cargo install cargo-fuzz` could not be started: {e}"
+                ));
+            }
+        }
+    }
+    let dir = ws.root.join("core").join("fuzz");
+    for target in FUZZ_TARGETS {
+        let mut cmd = ws.cargo([
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &format!("-max_total_time={FUZZ_SECONDS}"),
+        ]);
+        cmd.current_dir(&dir).env("RUSTC_BOOTSTRAP", "1");
+        println!("== fuzz: {target} for {FUZZ_SECONDS} s");
+        match cmd.status() {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                return Err(format!(
+                    "fuzz target {target} found a crash ({s}); the input is in core/fuzz/artifacts/{target}/"
+                ));
+            }
+            Err(e) => return Err(format!("cargo fuzz could not be started: {e}")),
+        }
+    }
+    Ok(())
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
@@ -174,6 +232,7 @@ mod tests {
             .map(|s| {
                 let what = match &s.action {
                     Action::Deps => "deps".to_string(),
+                    Action::Fuzz => "fuzz".to_string(),
                     Action::Cargo(args) => args
                         .iter()
                         .map(|a| a.to_string_lossy().into_owned())
@@ -199,6 +258,7 @@ mod tests {
                 "clippy: clippy --workspace --all-targets --locked -- -D warnings",
                 "build: build --workspace --bins",
                 "test: test --workspace --no-fail-fast",
+                "fuzz: fuzz",
             ]
         );
     }
@@ -218,6 +278,7 @@ mod tests {
                 "clippy: clippy --workspace --all-targets -- -D warnings [skip: --quick]",
                 "build: build --workspace --bins",
                 "test: test --workspace --no-fail-fast roundtrip -- --nocapture",
+                "fuzz: fuzz [skip: --quick]",
             ]
         );
     }

@@ -84,6 +84,22 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// Opens `count` polling connections to the same server and subscription (Tentacle's
+    /// polling connection count, 1 to 512); each reconnects on its own. Returns their states.
+    pub fn spawn(
+        self: Arc<Self>,
+        count: usize,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Vec<watch::Receiver<LinkState>> {
+        (0..count.clamp(1, 512))
+            .map(|_| {
+                let (tx, rx) = watch::channel(LinkState::Connecting);
+                tokio::spawn(self.clone().run(tx, shutdown.clone()));
+                rx
+            })
+            .collect()
+    }
+
     /// Polls until `shutdown` turns true, reconnecting after every failure. `state` is updated
     /// on each change.
     pub async fn run(

@@ -264,13 +264,13 @@ impl Drop for RunningSubscriber {
     }
 }
 
-pub fn start_subscriber(
+pub fn subscriber(
     ids: &Identities,
     address: &str,
     pin: Thumbprint,
     proxy: Option<ProxySettings>,
-) -> (watch::Receiver<LinkState>, RunningSubscriber) {
-    let sub = Arc::new(Subscriber {
+) -> Subscriber {
+    Subscriber {
         address: Address::parse(address).unwrap(),
         subscription: SUBSCRIPTION.into(),
         tls: tls::client_config(&ids.tentacle, &pin).unwrap(),
@@ -283,7 +283,16 @@ pub fn start_subscriber(
             max: Duration::from_millis(800),
         },
         connect_timeout: Duration::from_secs(5),
-    });
+    }
+}
+
+pub fn start_subscriber(
+    ids: &Identities,
+    address: &str,
+    pin: Thumbprint,
+    proxy: Option<ProxySettings>,
+) -> (watch::Receiver<LinkState>, RunningSubscriber) {
+    let sub = Arc::new(subscriber(ids, address, pin, proxy));
     let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
     let (stop, stop_rx) = watch::channel(false);
     tokio::spawn(sub.run(state_tx, stop_rx));
