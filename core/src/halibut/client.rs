@@ -9,7 +9,7 @@ use ::bson::Bson;
 
 use super::HalibutError;
 use super::connection::{Connection, Limits, OutgoingStream, ReceivedStream, Timeouts};
-use super::dial::{Address, ProxySettings, dial};
+use super::dial::{Address, ProxySettings, open};
 use super::frame::{Control, Identity};
 use super::message::{Envelope, RequestMessage, service_endpoint};
 use super::queue::PollingQueues;
@@ -196,25 +196,18 @@ impl HalibutClient {
         }
         let address = Address::parse(&endpoint.base_uri)?;
         let tls = self.tls_for(&endpoint.thumbprint)?;
-        let (stream, preamble) = dial(
+        let opened = open(
             &address,
             tls,
             self.proxy.as_ref(),
             self.connect_timeout,
-            self.timeouts.io,
+            &self.timeouts,
+            &self.limits,
+            &Identity::Client,
         )
-        .await?;
-        let mut conn = Connection::new(stream, self.limits.clone());
-        if preamble {
-            conn.send_preamble().await?;
-        }
-        conn.send_identity(&Identity::Client).await?;
-        match conn.read_identity(self.timeouts.io).await {
-            Ok(Identity::Server) => Ok(conn),
-            Ok(other) => Err(HalibutError::UnexpectedIdentity {
-                expected: "server",
-                got: format!("{other:?}"),
-            }),
+        .await;
+        match opened {
+            Ok(conn) => Ok(conn),
             // Untrusted clients are closed without a word (§1.4).
             Err(HalibutError::Closed(_)) => Err(HalibutError::Connect(format!(
                 "An error occurred when sending a request to '{}', before the request could begin: the Tentacle closed the connection. It probably does not trust this server's certificate thumbprint",

@@ -126,6 +126,32 @@ pub async fn dial(
     }
 }
 
+/// Dials, sends the preamble (unless a WebSocket replaced it) and `identity`, and waits for
+/// the acceptor's `MX-SERVER`. The shared opening of the listening client and the subscriber.
+pub async fn open(
+    address: &Address,
+    tls: Arc<rustls::ClientConfig>,
+    proxy: Option<&ProxySettings>,
+    connect_timeout: Duration,
+    timeouts: &super::connection::Timeouts,
+    limits: &super::connection::Limits,
+    identity: &super::frame::Identity,
+) -> Result<super::connection::Connection<BoxStream>, HalibutError> {
+    let (stream, preamble) = dial(address, tls, proxy, connect_timeout, timeouts.io).await?;
+    let mut conn = super::connection::Connection::new(stream, limits.clone());
+    if preamble {
+        conn.send_preamble().await?;
+    }
+    conn.send_identity(identity).await?;
+    match conn.read_identity(timeouts.io).await? {
+        super::frame::Identity::Server => Ok(conn),
+        other => Err(HalibutError::UnexpectedIdentity {
+            expected: "server",
+            got: format!("{other:?}"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

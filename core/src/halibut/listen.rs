@@ -47,6 +47,15 @@ impl TrustedPeers {
     }
 }
 
+/// What an accept loop expects on its port.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    /// TLS, then the `MX` preamble (or a browser).
+    Tcp,
+    /// TLS, then an HTTP upgrade to a WebSocket (or a browser).
+    WebSocket,
+}
+
 /// Everything an acceptor needs.
 pub struct Acceptor {
     /// Our TLS identity (requests, never requires, a client certificate).
@@ -75,7 +84,28 @@ impl Acceptor {
     pub async fn run(
         self: Arc<Self>,
         listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        self.accept_loop(listener, shutdown, Transport::Tcp).await
+    }
+
+    /// Accepts WebSocket polling connections (`wss://host/OctopusComms`, §7.1) until `shutdown`:
+    /// TLS, the HTTP upgrade with the `Octopus` sub-protocol, the `MX` text message, then the
+    /// same protocol as over TCP. Plain HTTPS requests get the welcome page.
+    pub async fn run_websocket(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        self.accept_loop(listener, shutdown, Transport::WebSocket)
+            .await
+    }
+
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
         mut shutdown: watch::Receiver<bool>,
+        transport: Transport,
     ) -> std::io::Result<()> {
         let slots = Arc::new(Semaphore::new(self.max_connections));
         let mut backoff = Duration::from_millis(10);
@@ -108,47 +138,12 @@ impl Acceptor {
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) = this.handle(tcp, peer, stop).await {
+                let result = match transport {
+                    Transport::Tcp => this.handle(tcp, peer, stop).await,
+                    Transport::WebSocket => this.handle_websocket(tcp, peer, stop).await,
+                };
+                if let Err(e) = result {
                     tracing::info!(%peer, error = %e, "connection ended");
-                }
-            });
-        }
-        Ok(())
-    }
-
-    /// Accepts WebSocket polling connections (`wss://host/OctopusComms`, §7.1) until `shutdown`:
-    /// TLS, the HTTP upgrade with the `Octopus` sub-protocol, the `MX` text message, then the
-    /// same protocol as over TCP. Plain HTTPS requests get the welcome page.
-    pub async fn run_websocket(
-        self: Arc<Self>,
-        listener: TcpListener,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<()> {
-        let slots = Arc::new(Semaphore::new(self.max_connections));
-        loop {
-            let (tcp, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = shutdown.changed() => break,
-            };
-            self.accepted
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                drop(tcp);
-                continue;
-            };
-            let this = self.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                if let Err(e) = this.handle_websocket(tcp, peer, stop).await {
-                    tracing::info!(%peer, error = %e, "WebSocket connection ended");
                 }
             });
         }

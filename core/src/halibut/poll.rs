@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::HalibutError;
 use super::connection::{Connection, Limits, Timeouts};
-use super::dial::{Address, ProxySettings, dial};
+use super::dial::{Address, ProxySettings, open};
 use super::frame::{Control, Identity};
 use super::message::Envelope;
 use super::rpc::ServiceTable;
@@ -145,29 +145,16 @@ impl Subscriber {
         failures: &mut u32,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
-        let (stream, preamble) = dial(
+        let mut conn = open(
             &self.address,
             self.tls.clone(),
             self.proxy.as_ref(),
             self.connect_timeout,
-            self.timeouts.io,
+            &self.timeouts,
+            &self.limits,
+            &Identity::Subscriber(self.subscription.clone()),
         )
         .await?;
-        let mut conn = Connection::new(stream, self.limits.clone());
-        if preamble {
-            conn.send_preamble().await?;
-        }
-        conn.send_identity(&Identity::Subscriber(self.subscription.clone()))
-            .await?;
-        match conn.read_identity(self.timeouts.io).await? {
-            Identity::Server => {}
-            other => {
-                return Err(HalibutError::UnexpectedIdentity {
-                    expected: "server",
-                    got: format!("{other:?}"),
-                });
-            }
-        }
         // A healthy connection resets the streak, so the next drop retries quickly.
         *failures = 0;
         tracing::info!(server = %self.address.describe(), subscription = %self.subscription, "polling connection established");
