@@ -78,6 +78,7 @@ async fn acceptor(
         max_connections: IDLE_CONNECTIONS + 100,
         welcome: Arc::new(welcome::response()),
         accepted: Arc::new(AtomicUsize::new(0)),
+        contacts: Default::default(),
     });
     let (stop, rx) = watch::channel(false);
     tokio::spawn(a.clone().run(listener, rx));

@@ -4,16 +4,20 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`agent`] | the services Octopus Server calls and the run loop that serves them |
 //! | [`instance`] | instance index, per-instance TOML config, paths and defaults, atomic writes, locking |
 //! | [`certificate`] | generate, import and export this Tentacle's certificate; thumbprints |
 //! | [`trust`] | trusted servers: thumbprint, style (listening/polling), address, subscription id |
 //! | [`halibut`] | the Halibut wire protocol: TLS pinning, framing, BSON messages, data streams, transports and roles |
+//! | [`status`] | the agent's live status document, written by the agent, read by manager and tray |
 //! | [`cli`] | the `tentacle` command line: Tentacle-compatible verbs and case-insensitive options |
 
+pub mod agent;
 pub mod certificate;
 pub mod cli;
 pub mod halibut;
 pub mod instance;
+pub mod status;
 pub mod trust;
 
 /// This build's version, as `tentacle version` prints it.

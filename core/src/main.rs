@@ -1,4 +1,4 @@
-//! The `tentacle` binary: the configuration CLI (and, later, the agent).
+//! The `tentacle` binary: the configuration CLI and the agent (`tentacle agent`).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use tentacle_core::cli::{self, Out};
 
 fn main() -> ExitCode {
-    init_logging();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
@@ -21,15 +20,4 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-fn init_logging() {
-    // Warnings and errors only on the console by default; TENTACLE_LOG=debug for more.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TENTACLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

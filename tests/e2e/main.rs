@@ -4,6 +4,7 @@
 // failed unwrap in a test is a test failure with its location.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod agent;
 mod certificates;
 mod cli_basics;
 mod config_safety;

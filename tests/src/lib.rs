@@ -146,3 +146,98 @@ pub fn have(program: &str) -> bool {
 pub const SERVER_THUMBPRINT: &str = "76F1E5F2B1B2C3D4E5F60718293A4B5C6D7E8F90";
 /// Another one.
 pub const OTHER_THUMBPRINT: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+
+pub mod simulator;
+
+/// A `tentacle agent` child process, killed (SIGKILL) on drop if still running.
+pub struct AgentProcess {
+    /// The child.
+    pub child: std::process::Child,
+    /// Its home folder (where status.json and Logs/ are).
+    pub home: PathBuf,
+}
+
+impl AgentProcess {
+    /// Starts `tentacle agent --instance NAME` in the sandbox; output goes to `<home>/agent.out`.
+    pub fn start(sandbox: &Sandbox, instance: &str) -> AgentProcess {
+        let home = sandbox.root().join(instance);
+        std::fs::create_dir_all(&home).expect("home");
+        let log = std::fs::File::create(home.join("agent.out")).expect("agent.out");
+        let err = log.try_clone().expect("clone");
+        let child = sandbox
+            .command(["agent", "--instance", instance])
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("start tentacle agent");
+        AgentProcess { child, home }
+    }
+
+    /// Waits (up to `within`) until the status document satisfies `pred`; returns it.
+    pub fn wait_status(
+        &self,
+        within: std::time::Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(self.home.join("status.json"))
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                && pred(&v)
+            {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "status never matched; agent output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// What the agent printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.home.join("agent.out")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (Unix) and waits up to `within` for a clean exit; returns the exit code.
+    #[cfg(unix)]
+    pub fn terminate(&mut self, within: std::time::Duration) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+mod tinyproxy;
+pub use tinyproxy::Tinyproxy;
+
+mod nginx;
+pub use nginx::Nginx;

@@ -88,6 +88,13 @@ pub const PACKAGES: &[Group] = &[
         why: "dbus-run-session for the tray (D-Bus StatusNotifierItem) tests",
         packages: &["dbus"],
     },
+    // Polling over 443 through a real reverse proxy (seed 003): nginx's stream module, run
+    // with a private config on loopback. Its default site is kept from starting (policy-rc.d).
+    Group {
+        need: Need::Test,
+        why: "nginx with the stream module as the 443-style TLS pass-through proxy in agent tests",
+        packages: &["nginx", "libnginx-mod-stream"],
+    },
     // Agent end-to-end tests: look for and stop agent processes (ps, pgrep, kill).
     Group {
         need: Need::Test,
@@ -170,7 +177,12 @@ pub fn ensure(need: Need) -> Result<()> {
             .into_iter()
             .chain(missing.iter().copied()),
     );
-    run_apt(install, &missing)?;
+    // Packages like nginx start their default service on install; tests only run private
+    // instances, so tell invoke-rc.d not to start anything while apt runs.
+    let guard = PolicyRcGuard::install(sudo);
+    let result = run_apt(install, &missing);
+    drop(guard);
+    result?;
 
     let still: Vec<&str> = missing
         .iter()
@@ -185,6 +197,57 @@ pub fn ensure(need: Need) -> Result<()> {
     }
     println!("xtask: installed {}.", missing.join(" "));
     Ok(())
+}
+
+/// `/usr/sbin/policy-rc.d` answering 101 ("action forbidden") for as long as it lives, unless
+/// the machine already has one of its own.
+struct PolicyRcGuard {
+    sudo: bool,
+    created: bool,
+}
+
+const POLICY_RC: &str = "/usr/sbin/policy-rc.d";
+
+impl PolicyRcGuard {
+    fn install(sudo: bool) -> PolicyRcGuard {
+        if std::path::Path::new(POLICY_RC).exists() {
+            return PolicyRcGuard {
+                sudo,
+                created: false,
+            };
+        }
+        let script =
+            format!("printf '#!/bin/sh\\nexit 101\\n' > {POLICY_RC} && chmod 755 {POLICY_RC}");
+        let mut cmd = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("sh").arg("-c").arg(&script);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(&script);
+            c
+        };
+        let created = cmd.status().is_ok_and(|s| s.success());
+        PolicyRcGuard { sudo, created }
+    }
+}
+
+impl Drop for PolicyRcGuard {
+    fn drop(&mut self) {
+        if !self.created {
+            return;
+        }
+        let mut cmd = if self.sudo {
+            let mut c = Command::new("sudo");
+            c.arg("rm").arg("-f").arg(POLICY_RC);
+            c
+        } else {
+            let mut c = Command::new("rm");
+            c.arg("-f").arg(POLICY_RC);
+            c
+        };
+        let _ = cmd.status();
+    }
 }
 
 /// Prints each group that has at least one package matching `keep`, with its reason.

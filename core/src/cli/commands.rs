@@ -266,6 +266,15 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         file: Option<PathBuf>,
     },
+    /// Starts the Tentacle Agent in the foreground (the background service runs this)
+    #[command(visible_alias = "run")]
+    Agent {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Milliseconds to wait before starting (ignored below 20)
+        #[arg(long, value_name = "MS")]
+        wait: Option<u64>,
+    },
     /// Show the Tentacle version information
     Version {
         /// text or json

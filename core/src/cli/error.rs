@@ -22,6 +22,9 @@ pub enum CliError {
     /// Thumbprints, styles and addresses.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// The agent could not start or stopped with an error.
+    #[error(transparent)]
+    Agent(#[from] crate::agent::run::AgentError),
     /// Writing output.
     #[error("Could not write {what}: {source}: {}", path.display())]
     Output {

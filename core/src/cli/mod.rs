@@ -1,5 +1,6 @@
 //! The `tentacle` command line: Tentacle's verbs and options, case-insensitive, with one-line errors.
 
+mod agent;
 mod args;
 mod certificates;
 mod commands;
@@ -65,11 +66,26 @@ pub fn run(args: Vec<OsString>, out: &mut Out<'_>) -> Result<(), CliError> {
         help::overview(Format::Text, out);
         return Ok(());
     };
+    if !matches!(command, Command::Agent { .. }) {
+        init_console_logging();
+    }
     dispatch(command, out)
+}
+
+/// Configuration commands log warnings and errors to stderr only; `TENTACLE_LOG=debug` for more.
+fn init_console_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TENTACLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
     match command {
+        Command::Agent { instance, wait } => agent::run(&instance, wait, out),
         Command::CreateInstance {
             instance,
             config,

@@ -47,6 +47,28 @@ impl TrustedPeers {
     }
 }
 
+/// When each trusted peer last sent a request (seconds since the Unix epoch), for status documents.
+#[derive(Debug, Clone, Default)]
+pub struct ContactLog(Arc<std::sync::Mutex<std::collections::HashMap<Thumbprint, u64>>>);
+
+impl ContactLog {
+    /// Records contact from `peer` now.
+    pub fn touch(&self, peer: &Thumbprint) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(peer.clone(), now);
+        }
+    }
+
+    /// The last contact from `peer`.
+    pub fn last(&self, peer: &Thumbprint) -> Option<u64> {
+        self.0.lock().ok().and_then(|m| m.get(peer).copied())
+    }
+}
+
 /// What an accept loop expects on its port.
 #[derive(Debug, Clone, Copy)]
 enum Transport {
@@ -76,6 +98,8 @@ pub struct Acceptor {
     pub welcome: Arc<Vec<u8>>,
     /// Connections accepted so far (tests and status).
     pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+    /// Last request time per peer thumbprint.
+    pub contacts: ContactLog,
 }
 
 impl Acceptor {
@@ -230,12 +254,15 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let identity = conn.read_identity(self.timeouts.io).await?;
-        let thumb = presented.map(|t| t.to_string()).unwrap_or_default();
+        let thumb = presented
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_default();
         match identity {
             Identity::Client => {
                 tracing::info!(%peer, thumbprint = %thumb, "Octopus Server connected (listening)");
                 conn.send_identity(&Identity::Server).await?;
-                self.serve_client(conn, shutdown).await
+                self.serve_client(conn, presented.as_ref(), shutdown).await
             }
             Identity::Subscriber(subscription) => {
                 let Some(queues) = &self.queues else {
@@ -285,6 +312,7 @@ impl Acceptor {
     async fn serve_client<S>(
         &self,
         mut conn: Connection<S>,
+        peer: Option<&Thumbprint>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError>
     where
@@ -309,6 +337,9 @@ impl Acceptor {
                     });
                 }
             };
+            if let Some(p) = peer {
+                self.contacts.touch(p);
+            }
             tracing::debug!(service = %request.service, method = %request.method, "request");
             let (response, out) = self.services.dispatch(request, streams).await;
             conn.send_message(&Envelope::Response(response), out)

@@ -50,6 +50,8 @@ pub enum LinkState {
     Connected {
         /// When the connection was established.
         since: SystemTime,
+        /// When the last request or keep-alive arrived.
+        last_contact: SystemTime,
     },
     /// Failed; the next attempt is after a delay.
     Disconnected {
@@ -158,10 +160,12 @@ impl Subscriber {
         // A healthy connection resets the streak, so the next drop retries quickly.
         *failures = 0;
         tracing::info!(server = %self.address.describe(), subscription = %self.subscription, "polling connection established");
+        let since = SystemTime::now();
         let _ = state.send(LinkState::Connected {
-            since: SystemTime::now(),
+            since,
+            last_contact: since,
         });
-        let result = self.exchange(&mut conn, shutdown).await;
+        let result = self.exchange(&mut conn, state, since, shutdown).await;
         match &result {
             Ok(()) => conn.close().await,
             Err(_) => conn.close().await,
@@ -172,6 +176,8 @@ impl Subscriber {
     async fn exchange<S>(
         &self,
         conn: &mut Connection<S>,
+        state: &watch::Sender<LinkState>,
+        since: SystemTime,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError>
     where
@@ -184,6 +190,10 @@ impl Subscriber {
             else {
                 return Err(HalibutError::Closed("waiting for the next request"));
             };
+            let _ = state.send(LinkState::Connected {
+                since,
+                last_contact: SystemTime::now(),
+            });
             match envelope {
                 Envelope::Null => {}
                 Envelope::Request(request) => {

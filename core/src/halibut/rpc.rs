@@ -106,13 +106,8 @@ impl ServiceTable {
         request: RequestMessage,
         streams: Vec<ReceivedStream>,
     ) -> (ResponseMessage, Vec<OutgoingStream>) {
-        // Halibut's default factory matches case-insensitively.
-        let service = self.services.get(&request.service).or_else(|| {
-            self.services
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(&request.service))
-                .map(|(_, v)| v)
-        });
+        // Tentacle's service factory matches the interface name exactly (contract O15).
+        let service = self.services.get(&request.service);
         let Some(service) = service else {
             tracing::warn!(service = %request.service, "request for an unknown service");
             return (
@@ -196,7 +191,7 @@ mod tests {
         let (r, _) = t
             .dispatch(
                 RequestMessage::new(
-                    "iechoservice",
+                    "IEchoService",
                     "SayHello",
                     vec![Bson::String("World".into())],
                     1,

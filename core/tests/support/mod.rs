@@ -238,6 +238,7 @@ async fn start_kind(
         max_connections: cap,
         welcome: Arc::new(welcome::response()),
         accepted: accepted.clone(),
+        contacts: Default::default(),
     });
     let (stop, rx) = watch::channel(false);
     let task = if websocket {
