@@ -9,6 +9,7 @@
 //! | [`certificate`] | generate, import and export this Tentacle's certificate; thumbprints |
 //! | [`trust`] | trusted servers: thumbprint, style (listening/polling), address, subscription id |
 //! | [`halibut`] | the Halibut wire protocol: TLS pinning, framing, BSON messages, data streams, transports and roles |
+//! | [`service`] | the OS service that runs the agent: systemd, launchd, Windows SCM behind one interface |
 //! | [`status`] | the agent's live status document, written by the agent, read by manager and tray |
 //! | [`cli`] | the `tentacle` command line: Tentacle-compatible verbs and case-insensitive options |
 
@@ -17,6 +18,7 @@ pub mod certificate;
 pub mod cli;
 pub mod halibut;
 pub mod instance;
+pub mod service;
 pub mod status;
 pub mod trust;
 

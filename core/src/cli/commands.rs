@@ -275,6 +275,38 @@ pub enum Command {
         #[arg(long, value_name = "MS")]
         wait: Option<u64>,
     },
+    /// Installs, starts, stops or removes the background service that runs the agent
+    Service {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Install the service (an installed service is rewritten)
+        #[arg(long)]
+        install: bool,
+        /// Stop and remove the service
+        #[arg(long)]
+        uninstall: bool,
+        /// Start the service
+        #[arg(long)]
+        start: bool,
+        /// Stop the service
+        #[arg(long)]
+        stop: bool,
+        /// Stop the service if it is running, then start it
+        #[arg(long)]
+        restart: bool,
+        /// Rewrite the installed service's definition and reload it
+        #[arg(long)]
+        reconfigure: bool,
+        /// Print Running, Stopped or Is not installed
+        #[arg(long)]
+        status: bool,
+        /// Run the service as this account
+        #[arg(long, value_name = "USER")]
+        username: Option<String>,
+        /// Password of --username (Windows only)
+        #[arg(long, value_name = "PASSWORD")]
+        password: Option<String>,
+    },
     /// Show the Tentacle version information
     Version {
         /// text or json

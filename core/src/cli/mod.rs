@@ -10,6 +10,7 @@ mod help;
 mod instances;
 mod parse;
 mod proxy;
+mod service;
 mod show;
 
 use std::ffi::OsString;
@@ -170,6 +171,32 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
             proxy::configure(&instance, &proxy, proxy::Which::Polling, out)
         }
         Command::ShowConfiguration { instance, file } => show::configuration(&instance, file, out),
+        Command::Service {
+            instance,
+            install,
+            uninstall,
+            start,
+            stop,
+            restart,
+            reconfigure,
+            status,
+            username,
+            password,
+        } => service::run(
+            &instance,
+            crate::service::Verbs {
+                install,
+                uninstall,
+                start,
+                stop,
+                restart,
+                reconfigure,
+                status,
+            },
+            username,
+            password,
+            out,
+        ),
         Command::Version { format } => {
             show::version(format, out);
             Ok(())

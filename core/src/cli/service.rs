@@ -1,0 +1,63 @@
+//! `tentacle service`: install, start, stop, restart, reconfigure, remove or query the background service.
+
+use std::path::PathBuf;
+
+use super::commands::InstanceArgs;
+use super::{CliError, Out, target};
+use crate::service::{self, ServiceSpec, Verbs};
+
+pub fn run(
+    args: &InstanceArgs,
+    verbs: Verbs,
+    username: Option<String>,
+    password: Option<String>,
+    out: &mut Out<'_>,
+) -> Result<(), CliError> {
+    let t = target(args)?;
+    let config = t.load()?;
+    let (name, agent_args) = match &t.record {
+        Some(r) => (
+            r.name.clone(),
+            ServiceSpec::agent_args_for_instance(&r.name),
+        ),
+        None => (
+            t.config
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| config.instance.clone()),
+            ServiceSpec::agent_args_for_config(&t.config),
+        ),
+    };
+    if password.is_some() && !cfg!(windows) {
+        tracing::warn!("--password is only used on Windows; ignored");
+    }
+    let spec = ServiceSpec {
+        name,
+        selector: t.selector(),
+        executable: current_executable()?,
+        args: agent_args,
+        username: username.filter(|u| !u.is_empty()),
+        logs_dir: config.logs_dir(&t.config),
+    };
+    let backend = service::platform_backend().map_err(invalid)?;
+    let status = service::apply(backend.as_ref(), &spec, verbs, &mut |line| out.line(line))
+        .map_err(invalid)?;
+    if let Some(status) = status {
+        out.line(status);
+    }
+    Ok(())
+}
+
+fn invalid(e: service::ServiceError) -> CliError {
+    CliError::Invalid(e.to_string())
+}
+
+/// The real absolute path of this `tentacle` (symlinks resolved), for `ExecStart`.
+fn current_executable() -> Result<PathBuf, CliError> {
+    let exe = std::env::current_exe().map_err(|e| {
+        CliError::Invalid(format!(
+            "Could not find the path of this tentacle executable: {e}"
+        ))
+    })?;
+    Ok(std::fs::canonicalize(&exe).unwrap_or(exe))
+}
