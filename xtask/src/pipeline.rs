@@ -26,7 +26,11 @@ enum Action {
     Cargo(Vec<OsString>),
     /// A short cargo-fuzz run of every target in core/fuzz.
     Fuzz,
+    /// Clippy of the core crate for Windows, when that target and mingw are installed.
+    Windows,
 }
+
+const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
 /// The cargo-fuzz targets in core/fuzz and how long each runs in the smoke test.
 const FUZZ_TARGETS: &[&str] = &["frame_lines", "message_decode", "stream_reader"];
@@ -89,6 +93,11 @@ fn steps(opts: &TestOptions, locked: bool) -> Vec<Step> {
             skip: None,
         },
         Step {
+            name: "windows",
+            action: Action::Windows,
+            skip: quick,
+        },
+        Step {
             name: "fuzz",
             action: Action::Fuzz,
             skip: quick,
@@ -123,6 +132,7 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
                 deps::ensure(Need::Test).map_err(|e| format!("{e:#}"))
             }
             Action::Fuzz => fuzz_smoke(&ws),
+            Action::Windows => windows_check(&ws),
             Action::Cargo(args) => {
                 let mut cmd = ws.cargo(args);
                 let line = display_command(&cmd);
@@ -169,6 +179,55 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
             eprintln!("== xtask test: FAILED at step `{name}` after {total}: {why}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Checks that the Windows-only code in core compiles, with clippy, for the GNU target. Says
+/// plainly when it cannot, since the target is not part of a default Rust install.
+fn windows_check(ws: &Workspace) -> std::result::Result<(), String> {
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == WINDOWS_TARGET)
+        })
+        .unwrap_or(false);
+    let mingw = std::process::Command::new("x86_64-w64-mingw32-gcc")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed || !mingw {
+        println!(
+            "== windows: SKIPPED: the {WINDOWS_TARGET} target ({}) or mingw ({}) is missing; to check the Windows code here: rustup target add {WINDOWS_TARGET} && apt-get install gcc-mingw-w64-x86-64",
+            if installed { "installed" } else { "missing" },
+            if mingw { "installed" } else { "missing" }
+        );
+        return Ok(());
+    }
+    let args = [
+        "clippy",
+        "--target",
+        WINDOWS_TARGET,
+        "-p",
+        "tentacle-core",
+        "--lib",
+        "--bins",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    let mut cmd = ws.cargo(args);
+    println!("== windows: {}", display_command(&cmd));
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!(
+            "the Windows build of tentacle-core has errors or warnings ({s})"
+        )),
+        Err(e) => Err(format!("cargo could not be started: {e}")),
     }
 }
 
@@ -233,6 +292,7 @@ mod tests {
                 let what = match &s.action {
                     Action::Deps => "deps".to_string(),
                     Action::Fuzz => "fuzz".to_string(),
+                    Action::Windows => "windows".to_string(),
                     Action::Cargo(args) => args
                         .iter()
                         .map(|a| a.to_string_lossy().into_owned())
@@ -258,6 +318,7 @@ mod tests {
                 "clippy: clippy --workspace --all-targets --locked -- -D warnings",
                 "build: build --workspace --bins",
                 "test: test --workspace --no-fail-fast",
+                "windows: windows",
                 "fuzz: fuzz",
             ]
         );
@@ -278,6 +339,7 @@ mod tests {
                 "clippy: clippy --workspace --all-targets -- -D warnings [skip: --quick]",
                 "build: build --workspace --bins",
                 "test: test --workspace --no-fail-fast roundtrip -- --nocapture",
+                "windows: windows [skip: --quick]",
                 "fuzz: fuzz [skip: --quick]",
             ]
         );

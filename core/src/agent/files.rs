@@ -55,6 +55,8 @@ pub const UPLOAD_RESULT_TYPE_CURRENT: &str =
     "Octopus.Tentacle.Contracts.UploadResult, Octopus.Tentacle.Contracts";
 
 const COPY_CHUNK: usize = 64 * 1024;
+/// Free space kept beyond an upload's size plus 10 % (contract O12).
+#[cfg(unix)]
 const FREE_SPACE_MARGIN: u64 = 1024 * 1024;
 
 /// `UploadResult { FullPath, Hash, Length }`, in .NET declaration order.
