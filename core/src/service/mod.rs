@@ -1,4 +1,4 @@
-//! The OS service that runs `tentacle agent`: systemd, launchd and (later) the Windows SCM behind one interface.
+//! The OS service that runs `tentacle agent`: systemd, launchd and the Windows SCM behind one interface.
 //!
 //! Shared code talks to [`ServiceBackend`]; [`platform_backend`] picks the implementation by `cfg`.
 //! [`apply`] runs the verbs of `tentacle service` in a fixed order:
@@ -6,6 +6,8 @@
 
 pub mod launchd;
 pub mod systemd;
+#[cfg(windows)]
+pub mod windows;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -270,7 +272,11 @@ pub fn platform_backend() -> Result<Box<dyn ServiceBackend>, ServiceError> {
     {
         Ok(Box::new(systemd::Systemd::detect()?))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        Ok(Box::new(windows::WindowsScm::detect()?))
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         Err(ServiceError::Invalid(
             "Installing a service is not supported on this platform yet: run tentacle agent instead".to_owned(),
