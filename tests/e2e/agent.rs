@@ -23,6 +23,31 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("step took more than 60 s")
 }
 
+/// Configures the default instance to listen on a free port trusting `octopus`, starts the
+/// agent, waits until it listens, and returns it with the target the simulator calls.
+fn listening_agent(
+    s: &Sandbox,
+    octopus: &Octopus,
+    tentacle: &Thumbprint,
+) -> (AgentProcess, Target) {
+    let port = free_port();
+    s.run([
+        "configure",
+        "--port",
+        &port.to_string(),
+        "--trust",
+        octopus.cert.thumbprint().as_str(),
+    ])
+    .ok();
+    let agent = AgentProcess::start(s, "Tentacle");
+    agent.wait_status(WAIT, |v| v["listening_on"].is_string());
+    let target = Target::Listening(Endpoint {
+        base_uri: format!("https://127.0.0.1:{port}/"),
+        thumbprint: tentacle.clone(),
+    });
+    (agent, target)
+}
+
 fn thumbprint_of(s: &Sandbox, instance: &str) -> Thumbprint {
     s.run(["new-certificate", "--instance", instance, "--if-blank"])
         .ok();
@@ -95,21 +120,7 @@ fn listening_agent_serves_the_simulator_and_refuses_strangers() {
     rt.block_on(async {
         let octopus = Octopus::start().await;
         let stranger = Octopus::start().await;
-        let port = free_port();
-        s.run([
-            "configure",
-            "--port",
-            &port.to_string(),
-            "--trust",
-            octopus.cert.thumbprint().as_str(),
-        ])
-        .ok();
-        let agent = AgentProcess::start(&s, "Tentacle");
-        agent.wait_status(WAIT, |v| v["listening_on"].is_string());
-        let target = Target::Listening(Endpoint {
-            base_uri: format!("https://127.0.0.1:{port}/"),
-            thumbprint: tentacle.clone(),
-        });
+        let (agent, target) = listening_agent(&s, &octopus, &tentacle);
         exercise(&octopus, &target, &agent.home).await;
         // An untrusted server is closed on before anything runs.
         let marker = agent.home.join("should-not-exist");
@@ -368,21 +379,7 @@ fn upload_outside_the_allowed_folders_is_refused() {
     let rt = runtime();
     rt.block_on(async {
         let octopus = Octopus::start().await;
-        let port = free_port();
-        s.run([
-            "configure",
-            "--port",
-            &port.to_string(),
-            "--trust",
-            octopus.cert.thumbprint().as_str(),
-        ])
-        .ok();
-        let agent = AgentProcess::start(&s, "Tentacle");
-        agent.wait_status(WAIT, |v| v["listening_on"].is_string());
-        let target = Target::Listening(Endpoint {
-            base_uri: format!("https://127.0.0.1:{port}/"),
-            thumbprint: tentacle,
-        });
+        let (agent, target) = listening_agent(&s, &octopus, &tentacle);
         let escape = s.root().join("escaped.txt");
         let traversal = format!("{}/../escaped.txt", agent.home.display());
         for path in [
@@ -427,21 +424,7 @@ fn sigterm_lets_a_running_script_finish_then_exits_cleanly() {
     let rt = runtime();
     rt.block_on(async {
         let octopus = Octopus::start().await;
-        let port = free_port();
-        s.run([
-            "configure",
-            "--port",
-            &port.to_string(),
-            "--trust",
-            octopus.cert.thumbprint().as_str(),
-        ])
-        .ok();
-        let mut agent = AgentProcess::start(&s, "Tentacle");
-        agent.wait_status(WAIT, |v| v["listening_on"].is_string());
-        let target = Target::Listening(Endpoint {
-            base_uri: format!("https://127.0.0.1:{port}/"),
-            thumbprint: tentacle,
-        });
+        let (mut agent, target) = listening_agent(&s, &octopus, &tentacle);
         let marker = agent.home.join("finished.txt");
         within(octopus.start_script(
             &target,
@@ -507,21 +490,7 @@ fn upload_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     let rt = runtime();
     rt.block_on(async {
         let octopus = Octopus::start().await;
-        let port = free_port();
-        s.run([
-            "configure",
-            "--port",
-            &port.to_string(),
-            "--trust",
-            octopus.cert.thumbprint().as_str(),
-        ])
-        .ok();
-        let agent = AgentProcess::start(&s, "Tentacle");
-        agent.wait_status(WAIT, |v| v["listening_on"].is_string());
-        let target = Target::Listening(Endpoint {
-            base_uri: format!("https://127.0.0.1:{port}/"),
-            thumbprint: tentacle,
-        });
+        let (_agent, target) = listening_agent(&s, &octopus, &tentacle);
         let dest = small.join("big.bin");
         let e = within(octopus.upload(&target, dest.to_str().unwrap(), vec![1u8; 4 * 1024 * 1024]))
             .await
