@@ -180,10 +180,7 @@ impl Acceptor {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
-        super::transport::tcp::configure_accepted(&tcp);
-        let tls =
-            super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io).await?;
-        let presented = super::tls::peer_thumbprint(tls.get_ref().1);
+        let (tls, presented) = self.accept_tls(tcp, peer).await?;
         match super::transport::websocket::server_accept(tls).await? {
             super::transport::websocket::ServerAccept::NotWebSocket { stream, .. } => {
                 super::welcome::serve_welcome(stream, super::welcome::AlreadyRead::Headers)
@@ -204,11 +201,27 @@ impl Acceptor {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
+        let (tls, presented) = self.accept_tls(tcp, peer).await?;
+        self.serve(tls, peer, presented, shutdown).await
+    }
+
+    /// Socket options, the TLS handshake (bounded), and the client certificate's thumbprint.
+    async fn accept_tls(
+        &self,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+    ) -> Result<
+        (
+            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+            Option<Thumbprint>,
+        ),
+        HalibutError,
+    > {
         super::transport::tcp::configure_accepted(&tcp);
         let tls =
             super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io).await?;
         let presented = super::tls::peer_thumbprint(tls.get_ref().1);
-        self.serve(tls, peer, presented, shutdown).await
+        Ok((tls, presented))
     }
 
     /// Runs the protocol on an accepted, TLS-wrapped (or WebSocket) stream whose client

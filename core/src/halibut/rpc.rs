@@ -51,6 +51,16 @@ pub enum ServiceError {
     Failed(String),
 }
 
+/// The name services match a request's `method` on: case-insensitive, with an optional
+/// `Async` suffix, as Halibut's invoker looks for `<method>Async` (§4.5). Lower-case result.
+pub fn method_key(method: &str) -> String {
+    let lower = method.to_ascii_lowercase();
+    match lower.strip_suffix("async") {
+        Some(base) if !base.is_empty() => base.to_owned(),
+        _ => lower,
+    }
+}
+
 /// One contract, such as `IScriptServiceV2`.
 pub trait Service: Send + Sync {
     /// The contract's short interface name, as the request's `service` says it.
@@ -183,6 +193,13 @@ mod tests {
         let mut t = ServiceTable::new();
         t.register(Arc::new(Echo));
         t
+    }
+
+    #[test]
+    fn method_keys_ignore_case_and_the_async_suffix() {
+        assert_eq!(method_key("StartScript"), "startscript");
+        assert_eq!(method_key("startScriptAsync"), "startscript");
+        assert_eq!(method_key("Async"), "async");
     }
 
     #[tokio::test]

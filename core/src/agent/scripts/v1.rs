@@ -114,8 +114,7 @@ impl Service for ScriptServiceV1 {
         streams: Vec<ReceivedStream>,
     ) -> BoxFuture<'a, Result<Reply, ServiceError>> {
         Box::pin(async move {
-            let m = method.to_ascii_lowercase();
-            let r = match m.strip_suffix("async").unwrap_or(&m) {
+            let r = match crate::halibut::rpc::method_key(method).as_str() {
                 "startscript" => self.start(params, streams).await,
                 "getstatus" => self.ticket_call(Method::GetStatus, params).await,
                 "cancelscript" => self.ticket_call(Method::Cancel, params).await,

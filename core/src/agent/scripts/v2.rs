@@ -125,8 +125,7 @@ impl Service for ScriptServiceV2 {
         streams: Vec<ReceivedStream>,
     ) -> BoxFuture<'a, Result<Reply, ServiceError>> {
         Box::pin(async move {
-            let m = method.to_ascii_lowercase();
-            let r = match m.strip_suffix("async").unwrap_or(&m) {
+            let r = match crate::halibut::rpc::method_key(method).as_str() {
                 "startscript" => self.start(params, streams).await.map(Reply::value),
                 "getstatus" => self.status_or_cancel(false, params).await.map(Reply::value),
                 "cancelscript" => self.status_or_cancel(true, params).await.map(Reply::value),
