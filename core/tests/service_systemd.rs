@@ -31,6 +31,7 @@ fn spec(name: &str, exe: &Path) -> ServiceSpec {
         executable: exe.to_owned(),
         args: ServiceSpec::agent_args_for_instance(name),
         username: None,
+        password: None,
         logs_dir: PathBuf::from("/tmp"),
     }
 }
@@ -324,4 +325,33 @@ fn launchd_plist_parses_as_a_property_list_with_the_right_program() {
             .unwrap()
             .starts_with("com.octopus.tentacle.")
     );
+}
+
+#[test]
+fn a_windows_password_is_refused_off_windows_without_echoing_it() {
+    let env = Env::new();
+    env.ok(&["create-instance", "--instance", "Pw"]);
+    let secret = "Sup3r-s3cret-pw";
+    let out = env.tentacle(
+        &[
+            "service",
+            "--install",
+            "--instance",
+            "Pw",
+            "--username",
+            "deploy",
+            "--password",
+            secret,
+        ],
+        true,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--password is for a Windows service account"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "the password was echoed: {stderr}");
+    assert!(env.calls().is_empty(), "nothing was installed");
+    assert!(!env.unit_dir.join("Pw.service").exists());
 }

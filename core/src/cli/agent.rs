@@ -1,6 +1,10 @@
-//! `tentacle agent` (alias `run`): the foreground agent, with logs, signal handling and a graceful stop.
+//! `tentacle agent` (alias `run`): the agent in the foreground or under the Windows SCM, with
+//! logs, signal handling and a graceful stop.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use super::commands::InstanceArgs;
 use super::{CliError, Out, target};
@@ -19,22 +23,89 @@ pub fn run(args: &InstanceArgs, wait: Option<u64>, out: &mut Out<'_>) -> Result<
     if let Some(ms) = wait.filter(|ms| *ms >= 20) {
         std::thread::sleep(Duration::from_millis(ms));
     }
+    #[cfg(windows)]
+    {
+        let name = crate::service::windows::service_name_for(
+            &t.record
+                .as_ref()
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+            t.record.is_none(),
+        );
+        if let Some(result) = run_under_scm(&name, &t.config, &ctx) {
+            return result;
+        }
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    serve(&t.config, &ctx, stop_rx, Some(stop_tx))?;
+    out.line("Tentacle agent stopped.");
+    Ok(())
+}
+
+/// Runs the agent as the Windows service `name` when the SCM started this process; `None` from
+/// a console, where the agent runs in the foreground instead.
+#[cfg(windows)]
+fn run_under_scm(
+    name: &str,
+    config_path: &Path,
+    ctx: &AgentContext,
+) -> Option<Result<(), CliError>> {
+    use crate::service::windows_dispatch::{Dispatched, run_as_service};
+    use std::sync::{Arc, Mutex};
+
+    let outcome: Arc<Mutex<Option<Result<(), CliError>>>> = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&outcome);
+    let (config_path, ctx) = (config_path.to_path_buf(), ctx.clone());
+    let agent = Box::new(move |stop_rx: watch::Receiver<bool>| {
+        let result = serve(&config_path, &ctx, stop_rx, None);
+        if let Err(e) = &result {
+            tracing::error!("the agent stopped with an error: {e}");
+        }
+        let clean = result.is_ok();
+        if let Ok(mut slot) = slot.lock() {
+            *slot = Some(result);
+        }
+        clean
+    });
+    match run_as_service(name, agent) {
+        Dispatched::NotAService => None,
+        Dispatched::Failed(message) => Some(Err(CliError::Invalid(message))),
+        Dispatched::Ran => Some(
+            outcome
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .unwrap_or(Ok(())),
+        ),
+    }
+}
+
+/// Runs the agent until `stop_rx` says stop. With `signals`, Ctrl-C (and SIGTERM on Unix) send
+/// the stop; under the SCM the control handler does.
+fn serve(
+    config_path: &Path,
+    ctx: &AgentContext,
+    stop_rx: watch::Receiver<bool>,
+    signals: Option<watch::Sender<bool>>,
+) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tentacle-agent")
         .enable_all()
         .build()
         .map_err(|e| CliError::Invalid(format!("Could not start the agent's runtime: {e}")))?;
+    let config_path: PathBuf = config_path.to_path_buf();
     let result = runtime.block_on(async {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_stop_signal().await;
-            tracing::info!("stop signal received");
-            let _ = stop_tx.send(true);
-        });
-        let (table, running) = services::build(&ctx);
+        if let Some(stop_tx) = signals {
+            tokio::spawn(async move {
+                wait_for_stop_signal().await;
+                tracing::info!("stop signal received");
+                let _ = stop_tx.send(true);
+            });
+        }
+        let (table, running) = services::build(ctx);
         run::run(
-            &t.config,
+            &config_path,
             table,
             running,
             run::AgentOptions::default(),
@@ -43,9 +114,7 @@ pub fn run(args: &InstanceArgs, wait: Option<u64>, out: &mut Out<'_>) -> Result<
         .await
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
-    result?;
-    out.line("Tentacle agent stopped.");
-    Ok(())
+    result.map_err(CliError::from)
 }
 
 /// Ctrl-C everywhere; SIGTERM (service stop) on Unix.

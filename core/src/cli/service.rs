@@ -29,7 +29,14 @@ pub fn run(
         ),
     };
     if password.is_some() && !cfg!(windows) {
-        tracing::warn!("--password is only used on Windows; ignored");
+        return Err(CliError::Usage(
+            "--password is for a Windows service account; on Linux and macOS the service runs as --username without a password (leave --password out)".to_owned(),
+        ));
+    }
+    if password.is_some() && username.as_deref().is_none_or(str::is_empty) {
+        return Err(CliError::Usage(
+            "--password needs --username: pass the account the service should log on as".to_owned(),
+        ));
     }
     let spec = ServiceSpec {
         name,
@@ -37,6 +44,7 @@ pub fn run(
         executable: current_executable()?,
         args: agent_args,
         username: username.filter(|u| !u.is_empty()),
+        password: password.map(service::AccountPassword::new),
         logs_dir: config.logs_dir(&t.config),
     };
     let backend = service::platform_backend().map_err(invalid)?;

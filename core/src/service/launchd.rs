@@ -244,6 +244,7 @@ mod tests {
             executable: "/Applications/Octopus Tentacle/tentacle".into(),
             args: ServiceSpec::agent_args_for_instance("R&D <west> \"1\""),
             username: Some("octo".into()),
+            password: None,
             logs_dir: "/var/tentacle/R&D/Logs".into(),
         };
         let xml = plist_text(&spec);

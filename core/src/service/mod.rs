@@ -5,9 +5,12 @@
 //! stop → uninstall → install → reconfigure → start (restart = stop if running, then start).
 
 pub mod launchd;
+pub mod logon_right;
 pub mod systemd;
 #[cfg(windows)]
 pub mod windows;
+#[cfg(windows)]
+pub mod windows_dispatch;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -107,8 +110,10 @@ pub struct ServiceSpec {
     pub executable: PathBuf,
     /// The arguments after the executable: `agent --instance X --noninteractive`.
     pub args: Vec<OsString>,
-    /// Run as this account (`User=` on systemd, `UserName` on launchd).
+    /// Run as this account (`User=` on systemd, `UserName` on launchd, the log-on account on Windows).
     pub username: Option<String>,
+    /// The Windows account's password; never logged, never written anywhere but to the SCM.
+    pub password: Option<AccountPassword>,
     /// Where launchd sends stdout and stderr: the instance's `Logs` folder.
     pub logs_dir: PathBuf,
 }
@@ -122,6 +127,26 @@ impl ServiceSpec {
             .collect()
     }
 
+    /// The service of an instance chosen by name, running `executable` (the `tentacle`
+    /// binary; the manager passes the one installed beside it). For the manager's status
+    /// query and buttons: the same spec `tentacle service --instance X` builds.
+    pub fn for_instance(
+        record: &crate::instance::InstanceRecord,
+        executable: PathBuf,
+    ) -> Result<ServiceSpec, ServiceError> {
+        let config = crate::instance::TentacleConfig::load(&record.config)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        Ok(ServiceSpec {
+            name: record.name.clone(),
+            selector: format!("--instance \"{}\"", record.name),
+            executable,
+            args: ServiceSpec::agent_args_for_instance(&record.name),
+            username: None,
+            password: None,
+            logs_dir: config.logs_dir(&record.config),
+        })
+    }
+
     /// The agent arguments for an instance chosen by its config file.
     pub fn agent_args_for_config(config: &std::path::Path) -> Vec<OsString> {
         vec![
@@ -130,6 +155,28 @@ impl ServiceSpec {
             config.as_os_str().to_owned(),
             OsString::from("--noninteractive"),
         ]
+    }
+}
+
+/// A Windows service account's password: `Debug` shows `***`, so a logged spec leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountPassword(zeroize::Zeroizing<String>);
+
+impl AccountPassword {
+    /// Wraps a password given on the command line or in the manager.
+    pub fn new(password: String) -> AccountPassword {
+        AccountPassword(zeroize::Zeroizing::new(password))
+    }
+
+    /// The password, for the one call that hands it to the SCM.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccountPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -391,6 +438,7 @@ mod tests {
             executable: "/usr/bin/tentacle".into(),
             args: ServiceSpec::agent_args_for_instance("X"),
             username: None,
+            password: None,
             logs_dir: "/tmp/logs".into(),
         }
     }

@@ -348,6 +348,7 @@ mod tests {
             executable: exe.into(),
             args: ServiceSpec::agent_args_for_instance(name),
             username: None,
+            password: None,
             logs_dir: "/tmp/logs".into(),
         }
     }

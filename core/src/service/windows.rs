@@ -6,8 +6,9 @@
 //! boot, depends on `Tcpip` and restarts one minute after its first and second failure. Every call
 //! needs an elevated (Administrator) process.
 //!
-//! Running the agent *under* the SCM (the service dispatcher) is not here: `define_windows_service!`
-//! expands to `unsafe` code, which the workspace's `unsafe_code = "forbid"` lint rejects.
+//! Running the agent *under* the SCM (the dispatcher and control handler) is in
+//! [`super::windows_dispatch`]; a `--username` account is granted "Log on as a service" through
+//! [`super::logon_right`].
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
@@ -153,6 +154,7 @@ impl ServiceBackend for WindowsScm {
     }
 
     fn install(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        grant_logon_right(spec)?;
         let access = ServiceAccess::QUERY_STATUS
             | ServiceAccess::CHANGE_CONFIG
             // SC_ACTION_RESTART recovery actions need SERVICE_START on the handle.
@@ -179,6 +181,7 @@ impl ServiceBackend for WindowsScm {
     }
 
     fn reconfigure(&self, spec: &ServiceSpec) -> Result<(), ServiceError> {
+        grant_logon_right(spec)?;
         let service = self.open_installed(
             spec,
             ServiceAccess::QUERY_STATUS | ServiceAccess::CHANGE_CONFIG | ServiceAccess::START,
@@ -260,6 +263,16 @@ impl ServiceBackend for WindowsScm {
     }
 }
 
+/// An account with a password must hold "Log on as a service", or every start fails with 1069.
+fn grant_logon_right(spec: &ServiceSpec) -> Result<(), ServiceError> {
+    if let (Some(username), Some(_)) = (&spec.username, &spec.password)
+        && super::logon_right::grant(username)?
+    {
+        tracing::info!(account = %username, "granted the Log on as a service right");
+    }
+    Ok(())
+}
+
 /// Stops the service (a stopped service is fine) and waits until it is Stopped.
 fn stop_service(
     scm: &WindowsScm,
@@ -308,7 +321,7 @@ pub fn service_name_for(instance: &str, config_only: bool) -> String {
 
 /// What the SCM is told: auto start, `Tcpip` dependency, the spec's executable, arguments and
 /// account. Without a username the account is left to the SCM (LocalSystem on create, unchanged
-/// on a change); with one, no password is passed (gMSA and virtual accounts need none).
+/// on a change); with one and no password, none is passed (gMSA and virtual accounts need none).
 fn service_info(spec: &ServiceSpec) -> ServiceInfo {
     let name = OsString::from(service_name(spec));
     ServiceInfo {
@@ -320,8 +333,11 @@ fn service_info(spec: &ServiceSpec) -> ServiceInfo {
         executable_path: spec.executable.clone(),
         launch_arguments: spec.args.clone(),
         dependencies: vec![ServiceDependency::Service(OsString::from(DEPENDENCY))],
-        account_name: spec.username.as_ref().map(OsString::from),
-        account_password: None,
+        account_name: spec
+            .username
+            .as_deref()
+            .map(|u| OsString::from(super::logon_right::scm_account_name(u))),
+        account_password: spec.password.as_ref().map(|p| OsString::from(p.expose())),
     }
 }
 
