@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use tentacle_manager::{TITLE, TentacleManagerApp};
 
 fn main() -> ExitCode {
+    let _ = tentacle_manager::app::PROCESS_START.set(std::time::Instant::now());
     init_tracing();
     if let Some(message) = missing_display() {
         eprintln!("{message}");
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
         viewport: egui::ViewportBuilder::default()
             .with_title(TITLE)
             .with_app_id("tentacle-manager")
-            .with_inner_size([900.0, 600.0])
+            .with_inner_size([960.0, 680.0])
             .with_min_inner_size([480.0, 320.0]),
         ..Default::default()
     };

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tentacle_core::instance::{self, InstanceRecord, Instances, TentacleConfig};
+use tentacle_core::instance::{self, InstanceRecord, Instances, ProxySettings, TentacleConfig};
 use tentacle_core::trust::{CommunicationStyle, Thumbprint, TrustedServer};
 
 /// Everything one load produced: where instances live and what was found there.
@@ -47,13 +47,21 @@ pub struct InstanceDetails {
     pub port: u16,
     /// The Octopus Servers it trusts.
     pub trusted_servers: Vec<TrustedServer>,
+    /// Home folder (absolute).
+    pub home: PathBuf,
+    /// Logs folder (absolute).
+    pub logs: PathBuf,
+    /// The web proxy.
+    pub proxy: ProxySettings,
+    /// The proxy for polling connections.
+    pub polling_proxy: ProxySettings,
 }
 
 impl InstanceSummary {
     /// Reads one instance's configuration; a broken file becomes a message, never a panic.
     pub fn load(record: InstanceRecord) -> InstanceSummary {
         let details = TentacleConfig::load(&record.config)
-            .map(|config| InstanceDetails::from_config(&config))
+            .map(|config| InstanceDetails::from_config(&config, &record.config))
             .map_err(|e| e.to_string());
         InstanceSummary {
             name: record.name,
@@ -77,13 +85,17 @@ impl InstanceSummary {
 }
 
 impl InstanceDetails {
-    /// The parts of `config` the window shows.
-    pub fn from_config(config: &TentacleConfig) -> InstanceDetails {
+    /// The parts of `config` (read from `path`) the window shows.
+    pub fn from_config(config: &TentacleConfig, path: &std::path::Path) -> InstanceDetails {
         InstanceDetails {
             thumbprint: config.certificate.as_ref().map(|c| c.thumbprint.clone()),
             mode: config.mode(),
             port: config.communication.port,
             trusted_servers: config.trusted_servers.clone(),
+            home: config.home_dir(path),
+            logs: config.logs_dir(path),
+            proxy: config.proxy.clone(),
+            polling_proxy: config.polling_proxy.clone(),
         }
     }
 
@@ -145,6 +157,10 @@ mod tests {
             mode: CommunicationStyle::Listening,
             port: 10933,
             trusted_servers: Vec::new(),
+            home: PathBuf::new(),
+            logs: PathBuf::new(),
+            proxy: ProxySettings::default(),
+            polling_proxy: ProxySettings::default(),
         };
         assert_eq!(details.mode_text(), "Listening on port 10933");
         details.mode = CommunicationStyle::Polling;

@@ -1,157 +1,176 @@
-//! Drawing the instance list: functions of the model that do no I/O and return what the user asked for as [`Intent`]s.
+//! Small drawing helpers shared by the screens: labelled fields (every input has an accessible name), inline errors, logs, the header bar.
 
-use egui::text::{LayoutJob, TextFormat};
-use egui::{Align, Button, Frame, Layout, RichText, ScrollArea, TextStyle, Ui};
+use egui::{Align, Button, Layout, RichText, ScrollArea, TextEdit, Ui};
 
-use crate::model::{InstanceDetails, InstanceSummary, LoadResult, trusted_server_text};
+use crate::commands::Command;
+use crate::theme;
 
-/// The window's heading (also its title).
+/// The window's title.
 pub const TITLE: &str = "Tentacle Manager";
-/// The command the empty state suggests.
-pub const CREATE_INSTANCE_COMMAND: &str = "tentacle create-instance --instance Tentacle";
 
-/// Something the user asked for; the app applies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Intent {
-    /// Read the instance list again.
-    Refresh,
-    /// Put this text (a thumbprint) on the clipboard.
-    Copy(String),
+/// A labelled one-line text field; the label is its accessible name. Shows `error` under it.
+pub fn text_field(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut String,
+    error: Option<&str>,
+) -> egui::Response {
+    field(ui, label, value, error, false, "")
 }
 
-/// What the view needs to know about loading.
-#[derive(Debug, Clone, Copy)]
-pub struct ViewModel<'a> {
-    /// The last completed load, if any.
-    pub loaded: Option<&'a LoadResult>,
-    /// A load is running in the background.
-    pub loading: bool,
+/// A labelled password field: the text is drawn as dots and never shown.
+pub fn secret_field(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut String,
+    error: Option<&str>,
+) -> egui::Response {
+    field(ui, label, value, error, true, "")
 }
 
-/// The whole window: heading, where instances live, one card per instance.
-pub fn main_view(ui: &mut Ui, model: ViewModel<'_>) -> Vec<Intent> {
-    let mut intents = Vec::new();
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(TITLE).heading().strong());
-        ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-            let refresh = ui
-                .add_enabled(!model.loading, Button::new("Refresh"))
-                .on_hover_text("Read the instance list again");
-            if refresh.clicked() {
-                intents.push(Intent::Refresh);
-            }
-            if model.loading && model.loaded.is_some() {
-                ui.spinner();
-            }
-        });
-    });
+/// A labelled text field with a grey hint inside it.
+pub fn hinted_field(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut String,
+    error: Option<&str>,
+    hint: &str,
+) -> egui::Response {
+    field(ui, label, value, error, false, hint)
+}
 
-    let Some(loaded) = model.loaded else {
-        ui.add_space(12.0);
+fn field(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut String,
+    error: Option<&str>,
+    secret: bool,
+    hint: &str,
+) -> egui::Response {
+    let label_response = ui.label(RichText::new(label).strong());
+    let response = ui
+        .add(
+            TextEdit::singleline(value)
+                .password(secret)
+                .hint_text(hint)
+                .desired_width(f32::min(ui.available_width(), 520.0)),
+        )
+        .labelled_by(label_response.id);
+    if let Some(error) = error {
+        error_text(ui, error);
+    }
+    ui.add_space(6.0);
+    response
+}
+
+/// A sentence in the error colour.
+pub fn error_text(ui: &mut Ui, message: &str) {
+    ui.label(RichText::new(message).color(theme::error(ui)));
+}
+
+/// Grey prose.
+pub fn weak(ui: &mut Ui, text: &str) {
+    ui.label(RichText::new(text).weak());
+}
+
+/// A page heading.
+pub fn heading(ui: &mut Ui, text: &str) {
+    ui.label(RichText::new(text).size(20.0).strong());
+    ui.add_space(4.0);
+}
+
+/// A monospace log that follows its end; a spinner while `running`.
+pub fn log_box(ui: &mut Ui, id: &str, lines: &[String], running: bool) {
+    if running {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.label("Loading instances…");
+            ui.label("Working…");
         });
-        return intents;
-    };
-
-    if let Some(scope) = &loaded.scope {
-        ui.label(RichText::new(scope).weak());
     }
-    ui.add_space(12.0);
-    match &loaded.instances {
-        Err(message) => error_label(ui, message),
-        Ok(list) if list.is_empty() => welcome(ui),
-        Ok(list) => {
-            ScrollArea::vertical()
-                .auto_shrink([false, false])
-                .show(ui, |ui| {
-                    for summary in list {
-                        instance_card(ui, summary, &mut intents);
-                        ui.add_space(8.0);
-                    }
-                });
-        }
+    if lines.is_empty() {
+        return;
     }
-    intents
-}
-
-/// The empty state: what to do when there is nothing to show.
-fn welcome(ui: &mut Ui) {
-    ui.label(RichText::new("Welcome!").size(20.0).strong());
-    ui.add_space(4.0);
-    ui.label("No Tentacle instances are configured on this machine yet. Create one with:");
-    ui.add_space(4.0);
-    ui.label(RichText::new(CREATE_INSTANCE_COMMAND).code());
-    ui.add_space(4.0);
-    ui.label("Then press Refresh.");
-}
-
-/// One instance: its name, thumbprint, mode and trusted servers, or why its config cannot be read.
-fn instance_card(ui: &mut Ui, summary: &InstanceSummary, intents: &mut Vec<Intent>) {
-    Frame::group(ui.style())
-        .inner_margin(12.0)
-        .corner_radius(6.0)
-        .show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            ui.label(RichText::new(summary.display_name()).size(18.0).strong());
-            ui.add_space(4.0);
-            match &summary.details {
-                Ok(details) => instance_details(ui, summary, details, intents),
-                Err(message) => error_label(ui, message),
-            }
-        });
-}
-
-fn instance_details(
-    ui: &mut Ui,
-    summary: &InstanceSummary,
-    details: &InstanceDetails,
-    intents: &mut Vec<Intent>,
-) {
-    match &details.thumbprint {
-        Some(thumbprint) => {
-            ui.horizontal(|ui| {
-                ui.label(RichText::new("Thumbprint").weak());
-                ui.label(RichText::new(thumbprint.as_str()).monospace().strong());
-                let copy = ui
-                    .button("Copy")
-                    .on_hover_text("Copy the thumbprint to the clipboard");
-                if copy.clicked() {
-                    intents.push(Intent::Copy(thumbprint.to_string()));
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ScrollArea::vertical()
+            .id_salt(id)
+            .max_height(220.0)
+            .stick_to_bottom(true)
+            .auto_shrink([false, true])
+            .show(ui, |ui| {
+                for line in lines {
+                    let text = RichText::new(line).monospace();
+                    let text = if line.starts_with("Error: ") {
+                        text.color(theme::error(ui))
+                    } else if line.starts_with("Warning: ") {
+                        text.color(theme::warn_text(ui))
+                    } else {
+                        text
+                    };
+                    ui.label(text);
                 }
             });
-        }
-        None => weak_with_command(
-            ui,
-            "No certificate yet. Create one with: ",
-            &summary.new_certificate_command(),
-        ),
-    }
-    ui.label(RichText::new(details.mode_text()).weak());
-    for server in &details.trusted_servers {
-        ui.label(RichText::new(trusted_server_text(server)).weak());
-    }
+    });
 }
 
-/// Grey prose followed by a command in monospace, as one label so it reads as one sentence.
-fn weak_with_command(ui: &mut Ui, prose: &str, command: &str) {
-    let color = ui.visuals().weak_text_color();
-    let mut job = LayoutJob::default();
-    job.append(
-        prose,
-        0.0,
-        TextFormat::simple(TextStyle::Body.resolve(ui.style()), color),
-    );
-    job.append(
-        command,
-        0.0,
-        TextFormat::simple(TextStyle::Monospace.resolve(ui.style()), color),
-    );
-    ui.label(job);
-}
-
-fn error_label(ui: &mut Ui, message: &str) {
-    let color = ui.visuals().error_fg_color;
-    ui.label(RichText::new(message).color(color));
+/// The blue bar: title on the left; instance selector, "Add new instance" and the theme switch on the right.
+pub fn header(
+    ui: &mut Ui,
+    names: &[(String, String)],
+    selected: &str,
+    selector_enabled: bool,
+    commands: &mut Vec<Command>,
+) {
+    egui::Frame::new()
+        .fill(theme::HEADER)
+        .inner_margin(egui::Margin::symmetric(12, 10))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                ui.label(
+                    RichText::new(TITLE)
+                        .size(20.0)
+                        .strong()
+                        .color(theme::ON_HEADER),
+                );
+                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                    let dark = ui.visuals().dark_mode;
+                    let theme_label = if dark { "Light theme" } else { "Dark theme" };
+                    if ui
+                        .button(theme_label)
+                        .on_hover_text("Switch between light and dark")
+                        .clicked()
+                    {
+                        commands.push(Command::ToggleTheme);
+                    }
+                    if ui
+                        .add_enabled(selector_enabled, Button::new("Add new instance"))
+                        .clicked()
+                    {
+                        commands.push(Command::ShowAddInstance);
+                    }
+                    let shown = names
+                        .iter()
+                        .find(|(name, _)| name == selected)
+                        .map_or(selected, |(_, display)| display.as_str());
+                    ui.add_enabled_ui(selector_enabled, |ui| {
+                        let combo = egui::ComboBox::from_id_salt("instance-selector")
+                            .selected_text(shown)
+                            .width(180.0)
+                            .show_ui(ui, |ui| {
+                                for (name, display) in names {
+                                    if ui.selectable_label(name == selected, display).clicked()
+                                        && name != selected
+                                    {
+                                        commands.push(Command::Select(name.clone()));
+                                    }
+                                }
+                            });
+                        combo.response.widget_info(|| {
+                            egui::WidgetInfo::labeled(egui::Role::ComboBox, true, "Instance")
+                        });
+                    });
+                    ui.label(RichText::new("Instance").color(theme::ON_HEADER));
+                });
+            });
+        });
 }

@@ -351,7 +351,10 @@ fn a_windows_password_is_refused_off_windows_without_echoing_it() {
         stderr.contains("--password is for a Windows service account"),
         "{stderr}"
     );
-    assert!(!stderr.contains(secret), "the password was echoed: {stderr}");
+    assert!(
+        !stderr.contains(secret),
+        "the password was echoed: {stderr}"
+    );
     assert!(env.calls().is_empty(), "nothing was installed");
     assert!(!env.unit_dir.join("Pw.service").exists());
 }

@@ -6,7 +6,10 @@
 
 mod agent;
 mod certificates;
+mod checks;
 mod cli_basics;
 mod config_safety;
+mod ping;
+mod registration;
 mod seeds;
 mod trust;

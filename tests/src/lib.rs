@@ -149,6 +149,11 @@ pub const OTHER_THUMBPRINT: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
 
 pub mod simulator;
 
+pub mod middlebox;
+pub mod openssl;
+
+pub mod octopus_rest;
+
 /// A `tentacle agent` child process, killed (SIGKILL) on drop if still running.
 pub struct AgentProcess {
     /// The child.

@@ -31,6 +31,7 @@ pub const PACKAGES: &[Group] = &[
         why: "X11 libraries the GUI dlopens",
         packages: &[
             "libx11-6",
+            "libx11-xcb1",
             "libxcursor1",
             "libxrandr2",
             "libxi6",
@@ -40,7 +41,7 @@ pub const PACKAGES: &[Group] = &[
     Group {
         need: Need::Run,
         why: "Wayland libraries the GUI dlopens",
-        packages: &["libxkbcommon0", "libwayland-client0"],
+        packages: &["libxkbcommon0", "libwayland-client0", "libwayland-egl1"],
     },
     Group {
         need: Need::Run,
@@ -86,7 +87,7 @@ pub const PACKAGES: &[Group] = &[
     Group {
         need: Need::Test,
         why: "dbus-run-session for the tray (D-Bus StatusNotifierItem) tests",
-        packages: &["dbus"],
+        packages: &["dbus", "libglib2.0-bin"],
     },
     // Polling over 443 through a real reverse proxy (seed 003): nginx's stream module, run
     // with a private config on loopback. Its default site is kept from starting (policy-rc.d).
@@ -94,6 +95,19 @@ pub const PACKAGES: &[Group] = &[
         need: Need::Test,
         why: "nginx with the stream module as the 443-style TLS pass-through proxy in agent tests",
         packages: &["nginx", "libnginx-mod-stream"],
+    },
+    // Packages (`cargo xtask test` step `packages`): build the MSI and read its tables, give
+    // cargo-deb dpkg-shlibdeps for $auto, strip the staged binaries, read the .rpm back and
+    // validate the desktop entry. The .deb test installs it, so its Depends must be installable.
+    Group {
+        need: Need::Test,
+        why: "wixl and msiinfo to build and check the Windows MSI",
+        packages: &["wixl", "msitools"],
+    },
+    Group {
+        need: Need::Test,
+        why: "dpkg-dev (dpkg-shlibdeps), binutils (strip), rpm and desktop-file-validate for the Linux packages",
+        packages: &["dpkg-dev", "binutils", "rpm", "desktop-file-utils"],
     },
     // Agent end-to-end tests: look for and stop agent processes (ps, pgrep, kill).
     Group {
@@ -348,7 +362,7 @@ mod tests {
         let test: Vec<&str> = groups_for(Need::Test)
             .flat_map(|g| g.packages.iter().copied())
             .collect();
-        assert_eq!(run.len(), 12);
+        assert_eq!(run.len(), 14);
         assert!(run.iter().all(|p| test.contains(p)));
         for extra in [
             "openssl",

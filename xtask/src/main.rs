@@ -3,7 +3,11 @@
 //! Both install the Debian/Ubuntu packages they need first (see `deps`). The hidden
 //! `cargo xtask deps run|test` does only that step, which is handy for preparing a machine.
 
+mod deb_install;
 mod deps;
+mod dist;
+mod msi_tests;
+mod package_tests;
 mod pipeline;
 mod workspace;
 
@@ -22,6 +26,7 @@ cargo xtask: build, run and check Tentacle Manager
 USAGE:
     cargo xtask run [ARGS...]
     cargo xtask test [--quick] [-- CARGO_TEST_ARGS...]
+    cargo xtask dist [--dev]
     cargo xtask help
 
 COMMANDS:
@@ -33,9 +38,19 @@ COMMANDS:
                 cargo clippy --workspace --all-targets --locked -- -D warnings
                 cargo build --workspace --bins
                 cargo test --workspace --no-fail-fast [CARGO_TEST_ARGS...]
-            --quick   skip fmt and clippy
+            then the Windows clippy check, the packages built from the dev binaries
+            and checked (as `dist --dev`), and a short fuzz run.
+            --quick   skip fmt, clippy, and the Windows, packages and fuzz steps
             --        pass the rest to `cargo test`, for example
                       `cargo xtask test -- thumbprint` or `cargo xtask test -- -- --nocapture`
+    dist    Build the release binaries, then every package this machine can build, into
+            target/dist/: the .deb (cargo-deb) and .rpm (cargo-generate-rpm), installed
+            from crates.io when missing, and the Windows MSI (wixl), cross-compiled for
+            x86_64-pc-windows-gnu when that Rust target and mingw-w64 are installed. Each
+            package is checked; a summary says which were built and why others were skipped.
+            --dev     package dev binaries into target/dist-dev/ instead (quick; what the
+                      `packages` step of `test` does, including, as root, installing and
+                      removing the .deb with dpkg)
     help    Show this text.
 
 Missing packages are installed with apt-get (through sudo when not root).
@@ -48,6 +63,8 @@ enum Cmd {
     Help,
     Run(Vec<OsString>),
     Test(TestOptions),
+    /// Build the packages (`true`: from dev binaries, as the test pipeline does).
+    Dist(bool),
     /// Hidden: only the package step of `run` or `test`.
     Deps(Need),
 }
@@ -70,6 +87,11 @@ fn parse(args: &[OsString]) -> Result<Cmd> {
             Ok(Cmd::Run(rest.to_vec()))
         }
         "test" => parse_test(rest),
+        "dist" => match rest.first().and_then(|a| a.to_str()) {
+            None => Ok(Cmd::Dist(false)),
+            Some("--dev") if rest.len() == 1 => Ok(Cmd::Dist(true)),
+            _ => bail!("usage: cargo xtask dist [--dev]"),
+        },
         "deps" => match rest.first().and_then(|a| a.to_str()) {
             Some("run") if rest.len() == 1 => Ok(Cmd::Deps(Need::Run)),
             Some("test") if rest.len() == 1 => Ok(Cmd::Deps(Need::Test)),
@@ -128,6 +150,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Test(opts) => pipeline::run(&opts),
+        Cmd::Dist(dev) => dist::run(dev),
         Cmd::Run(args) => run_gui(&args),
     }
 }
@@ -199,7 +222,9 @@ mod tests {
             Cmd::Deps(Need::Test)
         );
         assert!(parse(&args(&["deps"])).is_err());
-        assert!(parse(&args(&["dist"])).is_err());
+        assert_eq!(parse(&args(&["dist"])).unwrap(), Cmd::Dist(false));
+        assert_eq!(parse(&args(&["dist", "--dev"])).unwrap(), Cmd::Dist(true));
+        assert!(parse(&args(&["dist", "--release"])).is_err());
     }
 
     #[test]

@@ -28,6 +28,8 @@ enum Action {
     Fuzz,
     /// Clippy of the core crate for Windows, when that target and mingw are installed.
     Windows,
+    /// The .deb, .rpm and MSI built from the dev binaries and checked (see `dist`).
+    Packages,
 }
 
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
@@ -97,6 +99,12 @@ fn steps(opts: &TestOptions, locked: bool) -> Vec<Step> {
             action: Action::Windows,
             skip: quick,
         },
+        // After `build`: packages the dev binaries it made, so no release build in CI.
+        Step {
+            name: "packages",
+            action: Action::Packages,
+            skip: quick,
+        },
         Step {
             name: "fuzz",
             action: Action::Fuzz,
@@ -133,6 +141,7 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
             }
             Action::Fuzz => fuzz_smoke(&ws),
             Action::Windows => windows_check(&ws),
+            Action::Packages => packages(&ws),
             Action::Cargo(args) => {
                 let mut cmd = ws.cargo(args);
                 let line = display_command(&cmd);
@@ -231,6 +240,21 @@ fn windows_check(ws: &Workspace) -> std::result::Result<(), String> {
     }
 }
 
+/// Builds every package this machine can from the dev binaries and checks each; skipped ones
+/// are reported with the reason and do not fail the step.
+fn packages(ws: &Workspace) -> std::result::Result<(), String> {
+    let reports = crate::dist::build_all(
+        ws,
+        crate::dist::Profile::Dev,
+        crate::dist::Checks::WithInstall,
+    );
+    if crate::dist::print_summary("packages", &reports) {
+        Ok(())
+    } else {
+        Err("a package failed to build or failed its checks (see above)".to_owned())
+    }
+}
+
 /// Installs cargo-fuzz when missing, then fuzzes each target briefly. cargo-fuzz needs
 /// nightly flags (`-Zsanitizer`); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 fn fuzz_smoke(ws: &Workspace) -> std::result::Result<(), String> {
@@ -293,6 +317,7 @@ mod tests {
                     Action::Deps => "deps".to_string(),
                     Action::Fuzz => "fuzz".to_string(),
                     Action::Windows => "windows".to_string(),
+                    Action::Packages => "packages".to_string(),
                     Action::Cargo(args) => args
                         .iter()
                         .map(|a| a.to_string_lossy().into_owned())
@@ -319,6 +344,7 @@ mod tests {
                 "build: build --workspace --bins",
                 "test: test --workspace --no-fail-fast",
                 "windows: windows",
+                "packages: packages",
                 "fuzz: fuzz",
             ]
         );
@@ -340,6 +366,7 @@ mod tests {
                 "build: build --workspace --bins",
                 "test: test --workspace --no-fail-fast roundtrip -- --nocapture",
                 "windows: windows [skip: --quick]",
+                "packages: packages [skip: --quick]",
                 "fuzz: fuzz [skip: --quick]",
             ]
         );

@@ -73,6 +73,70 @@ pub struct ProxyArgs {
     pub port: Option<String>,
 }
 
+/// How to reach and sign in to Octopus Server, shared by the registration verbs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs {
+    /// The Octopus Server URL, e.g. https://octopus.example.com
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// An Octopus API key (API-...); never stored or shown
+    #[arg(long = "apiKey", value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// A bearer token (instead of --apiKey); never stored or shown
+    #[arg(long = "bearerToken", value_name = "TOKEN")]
+    pub bearer_token: Option<String>,
+    /// An Octopus user name (instead of --apiKey)
+    #[arg(short = 'u', long, visible_alias = "user", value_name = "USER")]
+    pub username: Option<String>,
+    /// That user's password; never stored or shown
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// The space to work in (default: the user's default space)
+    #[arg(long, value_name = "NAME")]
+    pub space: Option<String>,
+    /// Do not verify the Octopus Web Portal's HTTPS certificate (self-signed portals)
+    #[arg(long = "ignoreSslErrors")]
+    pub ignore_ssl_errors: bool,
+}
+
+/// Options shared by `register-with` and `register-worker`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegisterArgs {
+    /// Name of the machine in Octopus (default: this host's name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Machine policy name or Id (default: the server's default policy)
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// Listening: the host name Octopus uses to reach this Tentacle (default: this host's name)
+    #[arg(long = "publicHostName", value_name = "HOST")]
+    pub public_host_name: Option<String>,
+    /// Overwrite an existing machine with the same name
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// TentaclePassive (listening, default) or TentacleActive (polling)
+    #[arg(long = "comms-style", value_name = "STYLE")]
+    pub comms_style: Option<String>,
+    /// Listening: the name of the proxy in Octopus the server uses to reach this Tentacle
+    #[arg(long, value_name = "NAME")]
+    pub proxy: Option<String>,
+    /// Polling: the server's communications port (default 10943; overrides the address's port)
+    #[arg(long = "server-comms-port", value_name = "PORT")]
+    pub server_comms_port: Option<String>,
+    /// Polling: the server's communications address, e.g. https://polling.example.octopus.app
+    #[arg(long = "server-comms-address", value_name = "URL")]
+    pub server_comms_address: Option<String>,
+    /// Polling over a WebSocket: wss://host:443/OctopusComms
+    #[arg(long = "server-web-socket", value_name = "URL")]
+    pub server_web_socket: Option<String>,
+    /// Polling: the subscription id to use, poll://.../ (default: kept from before, or new)
+    #[arg(long = "server-subscription-id", value_name = "URL")]
+    pub server_subscription_id: Option<String>,
+    /// Listening: the port Octopus should connect to (default: the configured listen port)
+    #[arg(long = "tentacle-comms-port", value_name = "PORT")]
+    pub tentacle_comms_port: Option<String>,
+}
+
 /// Every verb.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -257,6 +321,86 @@ pub enum Command {
         #[command(flatten)]
         proxy: ProxyArgs,
     },
+    /// Registers this machine as a deployment target with an Octopus Server
+    #[command(name = "register-with")]
+    RegisterWith {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        register: RegisterArgs,
+        /// Environment name, slug or Id (repeatable)
+        #[arg(long, visible_alias = "env", value_name = "NAME")]
+        environment: Vec<String>,
+        /// Target role (repeatable)
+        #[arg(short = 'r', long, value_name = "ROLE")]
+        role: Vec<String>,
+        /// Tenant name or Id (repeatable)
+        #[arg(long, value_name = "NAME")]
+        tenant: Vec<String>,
+        /// Tenant tag as TagSet/Tag (repeatable)
+        #[arg(long, value_name = "SET/TAG")]
+        tenanttag: Vec<String>,
+        /// Untenanted, TenantedOrUntenanted or Tenanted
+        #[arg(long = "tenanted-deployment-participation", value_name = "MODE")]
+        tenanted_deployment_participation: Option<String>,
+    },
+    /// Registers this machine as a worker with an Octopus Server
+    #[command(name = "register-worker")]
+    RegisterWorker {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        register: RegisterArgs,
+        /// Worker pool name, slug or Id (repeatable)
+        #[arg(long, value_name = "NAME")]
+        workerpool: Vec<String>,
+    },
+    /// Deregisters this machine from an Octopus Server (trust is kept)
+    #[command(name = "deregister-from")]
+    DeregisterFrom {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Delete every machine with this Tentacle's thumbprint
+        #[arg(short = 'm', long)]
+        multiple: bool,
+    },
+    /// Deregisters this worker from an Octopus Server (trust is kept)
+    #[command(name = "deregister-worker")]
+    DeregisterWorker {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Delete every worker with this Tentacle's thumbprint
+        #[arg(short = 'm', long)]
+        multiple: bool,
+    },
+    /// Configures an Octopus Server that this Tentacle will poll (e.g. another HA node)
+    #[command(name = "poll-server")]
+    PollServer {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The node's communications address, e.g. https://node2.example.com
+        #[arg(long = "server-comms-address", value_name = "URL")]
+        server_comms_address: Option<String>,
+        /// The node's communications port (default 10943)
+        #[arg(long = "server-comms-port", value_name = "PORT")]
+        server_comms_port: Option<String>,
+        /// Poll over a WebSocket: wss://host:443/OctopusComms
+        #[arg(long = "server-web-socket", value_name = "URL")]
+        server_web_socket: Option<String>,
+        /// Copy thumbprint and subscription from the first polled server (no API call)
+        #[arg(long = "reuse-server-thumbprint")]
+        reuse_server_thumbprint: bool,
+    },
     /// Outputs the Tentacle configuration as JSON
     #[command(name = "show-configuration")]
     ShowConfiguration {
@@ -306,6 +450,44 @@ pub enum Command {
         /// Password of --username (Windows only)
         #[arg(long, value_name = "PASSWORD")]
         password: Option<String>,
+    },
+    /// Runs the connectivity checks of the troubleshooting guide and says what to fix
+    Check {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Print the results as JSON
+        #[arg(long)]
+        json: bool,
+        /// Seconds each connection, handshake or answer may take (default 5)
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+    },
+    /// Opens TLS connections to a Tentacle or Octopus Server port again and again, as TentaclePing does
+    Ping {
+        /// Host name or IP address to connect to
+        host: String,
+        /// Port (default 10933)
+        port: Option<u16>,
+        /// Stop after this many attempts (default: until Ctrl+C)
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Milliseconds between attempts (default 500)
+        #[arg(long, value_name = "MS")]
+        interval: Option<u64>,
+        /// Seconds each connection, handshake or answer may take (default 30)
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+    },
+    /// Answers TentaclePing-style connections on a port (TLS 1.2 or newer), as TentaclePong does
+    Pong {
+        /// Port to listen on
+        port: u16,
+        /// Stop after this many connections (default: until Ctrl+C)
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Present this instance's certificate instead of a new throwaway one
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
     },
     /// Show the Tentacle version information
     Version {

@@ -125,6 +125,17 @@ pub fn from_clap(e: clap::Error, verb: Option<&str>, out: &mut Out<'_>) -> Resul
                 .trim_start_matches("error: ")
                 .trim();
             let mut msg = capitalise(first);
+            // clap lists the missing arguments on the lines after "…were not provided:".
+            if msg.ends_with(':') {
+                let missing: Vec<&str> = rendered
+                    .lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                msg.push(' ');
+                msg.push_str(&missing.join(", "));
+            }
             match verb {
                 Some(v) => msg.push_str(&format!(". Run 'tentacle help {v}' to see its options")),
                 None => msg.push_str(". Run 'tentacle help' to list the commands"),

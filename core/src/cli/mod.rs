@@ -3,13 +3,16 @@
 mod agent;
 mod args;
 mod certificates;
+mod check;
 mod commands;
 mod configure;
 mod error;
 mod help;
 mod instances;
 mod parse;
+mod ping;
 mod proxy;
+mod register;
 mod service;
 mod show;
 
@@ -170,6 +173,60 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
         Command::PollingProxy { instance, proxy } => {
             proxy::configure(&instance, &proxy, proxy::Which::Polling, out)
         }
+        Command::RegisterWith {
+            instance,
+            api,
+            register,
+            environment,
+            role,
+            tenant,
+            tenanttag,
+            tenanted_deployment_participation,
+        } => register::register_with(
+            &instance,
+            &api,
+            &register,
+            register::TargetOptions {
+                environments: environment,
+                roles: role,
+                tenants: tenant,
+                tenant_tags: tenanttag,
+                participation: tenanted_deployment_participation,
+            },
+            out,
+        ),
+        Command::RegisterWorker {
+            instance,
+            api,
+            register,
+            workerpool,
+        } => register::register_worker(&instance, &api, &register, workerpool, out),
+        Command::DeregisterFrom {
+            instance,
+            api,
+            multiple,
+        } => register::deregister(&instance, &api, false, multiple, out),
+        Command::DeregisterWorker {
+            instance,
+            api,
+            multiple,
+        } => register::deregister(&instance, &api, true, multiple, out),
+        Command::PollServer {
+            instance,
+            api,
+            server_comms_address,
+            server_comms_port,
+            server_web_socket,
+            reuse_server_thumbprint,
+        } => register::poll_server(
+            &instance,
+            &api,
+            server_comms_address,
+            server_comms_port,
+            server_web_socket,
+            reuse_server_thumbprint,
+            out,
+        ),
         Command::ShowConfiguration { instance, file } => show::configuration(&instance, file, out),
         Command::Service {
             instance,
@@ -197,6 +254,23 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
             password,
             out,
         ),
+        Command::Check {
+            instance,
+            json,
+            timeout,
+        } => check::run(&instance, json, timeout, out),
+        Command::Ping {
+            host,
+            port,
+            count,
+            interval,
+            timeout,
+        } => ping::ping(&host, port, count, interval, timeout, out),
+        Command::Pong {
+            port,
+            count,
+            instance,
+        } => ping::pong(port, count, instance.as_deref(), out),
         Command::Version { format } => {
             show::version(format, out);
             Ok(())
