@@ -85,13 +85,7 @@ pub fn checks(ui: &mut Ui, s: &ChecksState, commands: &mut Vec<Command>) {
         Some(Err(e)) => error_text(ui, e),
         Some(Ok(report)) => {
             let worst = report.worst();
-            let summary = format!(
-                "{} passed, {} warnings, {} failed, {} skipped",
-                report.count(Verdict::Pass),
-                report.count(Verdict::Warn),
-                report.count(Verdict::Fail),
-                report.count(Verdict::Skipped)
-            );
+            let summary = report.summary();
             ui.label(
                 RichText::new(summary)
                     .strong()

@@ -10,6 +10,7 @@
 //! | [`trust`] | trusted servers: thumbprint, style (listening/polling), address, subscription id |
 //! | [`halibut`] | the Halibut wire protocol: TLS pinning, framing, BSON messages, data streams, transports and roles |
 //! | [`register`] | Octopus REST API: register-with, register-worker, deregister, poll-server |
+//! | [`secret`] | API keys and passwords that never print, wiped on drop |
 //! | [`service`] | the OS service that runs the agent: systemd, launchd, Windows SCM behind one interface |
 //! | [`status`] | the agent's live status document, written by the agent, read by manager and tray |
 //! | [`checks`] | connectivity checks (seed 004): each a typed result with what was seen, the cause and the fix |
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod halibut;
 pub mod instance;
 pub mod register;
+pub mod secret;
 pub mod service;
 pub mod status;
 pub mod trust;

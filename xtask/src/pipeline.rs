@@ -32,7 +32,7 @@ enum Action {
     Packages,
 }
 
-const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+use crate::dist::WINDOWS_TARGET;
 
 /// The cargo-fuzz targets in core/fuzz and how long each runs in the smoke test.
 const FUZZ_TARGETS: &[&str] = &["frame_lines", "message_decode", "stream_reader"];
@@ -194,27 +194,8 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
 /// Checks that the Windows-only code in core compiles, with clippy, for the GNU target. Says
 /// plainly when it cannot, since the target is not part of a default Rust install.
 fn windows_check(ws: &Workspace) -> std::result::Result<(), String> {
-    let installed = std::process::Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == WINDOWS_TARGET)
-        })
-        .unwrap_or(false);
-    let mingw = std::process::Command::new("x86_64-w64-mingw32-gcc")
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed || !mingw {
-        println!(
-            "== windows: SKIPPED: the {WINDOWS_TARGET} target ({}) or mingw ({}) is missing; to check the Windows code here: rustup target add {WINDOWS_TARGET} && apt-get install gcc-mingw-w64-x86-64",
-            if installed { "installed" } else { "missing" },
-            if mingw { "installed" } else { "missing" }
-        );
+    if let Some(why) = crate::dist::windows_toolchain_missing() {
+        println!("== windows: SKIPPED: {why}");
         return Ok(());
     }
     let args = [

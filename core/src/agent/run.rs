@@ -1,6 +1,6 @@
 //! `tentacle agent`: load the instance, listen and/or poll every trusted server, keep the status document current, and stop gracefully.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -17,7 +17,7 @@ use crate::halibut::poll::{Backoff, LinkState, Subscriber};
 use crate::halibut::rpc::ServiceTable;
 use crate::halibut::transport::proxy::ProxySettings as TunnelProxy;
 use crate::halibut::{HalibutError, tls, welcome};
-use crate::instance::{CertificateRef, InstanceError, ProxyMode, TentacleConfig};
+use crate::instance::{CertificateRef, InstanceError, TentacleConfig};
 use crate::status::{AgentStatus, LinkStatus, ServerStatus, now_secs};
 use crate::trust::CommunicationStyle;
 
@@ -195,7 +195,7 @@ pub async fn run(
             address: Address::parse(&address).map_err(|e| bad(&e.to_string()))?,
             subscription,
             tls: tls::client_config(&own, &server.thumbprint).map_err(HalibutError::from)?,
-            proxy: polling_proxy(&config),
+            proxy: TunnelProxy::for_polling(&config),
             services: services.clone(),
             timeouts: options.timeouts.clone(),
             limits: limits.clone(),
@@ -263,19 +263,7 @@ pub async fn run(
 
 async fn bind(config: &TentacleConfig) -> Result<TcpListener, AgentError> {
     let port = config.communication.port;
-    let candidates: Vec<SocketAddr> = match config
-        .communication
-        .listen_ip
-        .as_deref()
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-    {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        // Dual-stack [::] when IPv6 exists, else 0.0.0.0, as Tentacle.
-        None => vec![
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-            SocketAddr::from(([0, 0, 0, 0], port)),
-        ],
-    };
+    let candidates = config.communication.listen_addresses();
     let mut last = None;
     for address in candidates {
         match TcpListener::bind(address).await {
@@ -300,20 +288,6 @@ fn polling_connection_count(config: &TentacleConfig) -> usize {
             .map(|n| n as usize))
         .unwrap_or(1)
         .clamp(1, 512)
-}
-
-fn polling_proxy(config: &TentacleConfig) -> Option<TunnelProxy> {
-    let p = &config.polling_proxy;
-    match (p.mode, &p.host) {
-        (ProxyMode::Custom, Some(host)) => Some(TunnelProxy {
-            host: host.clone(),
-            port: p.port.unwrap_or(80),
-            username: p.username.clone(),
-            password: p.password.clone(),
-        }),
-        // "Default" means the system proxy; Linux has no system-wide one, so connect directly.
-        _ => None,
-    }
 }
 
 fn mode_text(listening: bool, polling: bool) -> String {

@@ -10,7 +10,7 @@ use super::{CheckReport, CheckResult, ChecksError, Outcome, Step, host, polling,
 use crate::certificate::{self, TentacleCertificate};
 use crate::halibut::dial::Address;
 use crate::halibut::transport::proxy::ProxySettings as TunnelProxy;
-use crate::instance::{InstanceRecord, ProxyMode, TentacleConfig};
+use crate::instance::{InstanceRecord, TentacleConfig};
 use crate::trust::{CommunicationStyle, Thumbprint};
 
 /// Bounds and knobs for one run. The defaults keep a whole run to a few seconds.
@@ -110,7 +110,7 @@ impl CheckPlan {
                 format!("Welcome page at https://localhost:{p}/"),
             ));
         }
-        let proxy = polling_proxy(&config);
+        let proxy = TunnelProxy::for_polling(&config);
         let targets = config
             .trusted_servers
             .iter()
@@ -165,20 +165,6 @@ impl CheckPlan {
     /// The ids of the checks, in the same order as [`CheckPlan::titles`].
     pub fn ids(&self) -> Vec<String> {
         self.steps().into_iter().map(|s| s.id.clone()).collect()
-    }
-}
-
-/// The proxy polling connections go through, as the agent decides it.
-fn polling_proxy(config: &TentacleConfig) -> Option<TunnelProxy> {
-    let p = &config.polling_proxy;
-    match (p.mode, p.host.as_deref()) {
-        (ProxyMode::Custom, Some(host)) if !host.trim().is_empty() => Some(TunnelProxy {
-            host: host.trim().to_owned(),
-            port: p.port.unwrap_or(80),
-            username: p.username.clone(),
-            password: p.password.clone(),
-        }),
-        _ => None,
     }
 }
 
@@ -377,6 +363,7 @@ pub(crate) async fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instance::ProxyMode;
     use crate::trust::TrustedServer;
 
     const T: &str = "76F1E5F2B1B2C3D4E5F60718293A4B5C6D7E8F90";

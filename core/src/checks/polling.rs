@@ -9,7 +9,7 @@ use super::certificate::{certificate_check, subject, validity};
 use super::identity::identity_check;
 use super::plan::{CheckPlan, PollTarget, Sink, TimeEvidence};
 use super::probe::{self, TlsFacts, http_first_line, parse_page, printable_start};
-use super::reach::{connect_each, endpoint, open_tcp, proxy_check, resolve};
+use super::reach::{connect_each, open_tcp, proxy_check, resolve};
 use super::{Outcome, legacy};
 use crate::halibut::dial::Address;
 use crate::halibut::tls::TlsError;
@@ -44,7 +44,7 @@ pub(crate) async fn run_target(plan: &CheckPlan, t: &PollTarget, sink: &Sink) ->
             return evidence;
         }
     };
-    let (host, port) = endpoint(&address);
+    let (host, port) = address.endpoint();
     let opts = &plan.options;
     let proxy = t.proxy.as_ref();
     let mut blocked: Option<String> = None;

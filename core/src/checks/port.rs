@@ -1,6 +1,5 @@
 //! The local checks: trust list, the agent process, and the listening port (free, ours, or held by another process, found through /proc on Linux).
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use super::plan::{CheckPlan, Sink};
@@ -153,15 +152,9 @@ enum Bind {
     Refused(std::io::Error),
 }
 
-/// Tries to bind where the agent would (listen IP, else `[::]` then `0.0.0.0`) and lets go at once.
-fn try_bind(listen_ip: Option<&str>, port: u16) -> Bind {
-    let candidates: Vec<SocketAddr> = match listen_ip.and_then(|ip| ip.parse::<IpAddr>().ok()) {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => vec![
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-            SocketAddr::from(([0, 0, 0, 0], port)),
-        ],
-    };
+/// Tries to bind where the agent would and lets go at once.
+fn try_bind(communication: &crate::instance::Communication) -> Bind {
+    let candidates = communication.listen_addresses();
     let mut last = None;
     for address in candidates {
         match std::net::TcpListener::bind(address) {
@@ -304,7 +297,7 @@ fn listening_port(plan: &CheckPlan) -> Outcome {
     let port = plan.config.communication.port;
     let agent = live_agent(plan);
     let holders = listeners_on_port(port);
-    match try_bind(plan.config.communication.listen_ip.as_deref(), port) {
+    match try_bind(&plan.config.communication) {
         Bind::Free => match &agent {
             Some(a) => Outcome::warn(
                 format!("Port {port} is free, but the agent (pid {}) runs", a.pid),

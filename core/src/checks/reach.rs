@@ -6,27 +6,11 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::Outcome;
-use crate::halibut::dial::Address;
 use crate::halibut::transport::proxy::{self, ProxySettings};
 use crate::halibut::transport::{TransportError, tcp};
 
 /// How many resolved addresses are tried one by one.
 const MAX_ADDRESSES: usize = 4;
-
-/// Host and port a connection to `address` goes to.
-pub(crate) fn endpoint(address: &Address) -> (String, u16) {
-    match address {
-        Address::Tcp { host, port } => (host.clone(), *port),
-        Address::WebSocket(u) => (
-            u.host_str()
-                .unwrap_or_default()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            u.port_or_known_default().unwrap_or(443),
-        ),
-    }
-}
 
 /// TCP to `host:port`, through `proxy` when set, within `timeout` overall.
 pub(crate) async fn open_tcp(

@@ -16,20 +16,27 @@ pub(crate) fn render(report: &CheckReport) -> String {
         out.push_str(&block(r));
         out.push('\n');
     }
-    let warnings = report.count(Verdict::Warn);
     let took = if report.elapsed.as_millis() < 1000 {
         format!("{} ms", report.elapsed.as_millis())
     } else {
         format!("{:.1} s", report.elapsed.as_secs_f64())
     };
-    out.push_str(&format!(
-        "{} passed, {warnings} {}, {} failed, {} skipped in {took}\n",
-        report.count(Verdict::Pass),
-        if warnings == 1 { "warning" } else { "warnings" },
-        report.count(Verdict::Fail),
-        report.count(Verdict::Skipped),
-    ));
+    out.push_str(&format!("{} in {took}\n", report.summary()));
     out
+}
+
+impl CheckReport {
+    /// `3 passed, 1 warning, 0 failed, 2 skipped`: the counts, as the CLI and the manager show them.
+    pub fn summary(&self) -> String {
+        let warnings = self.count(Verdict::Warn);
+        format!(
+            "{} passed, {warnings} {}, {} failed, {} skipped",
+            self.count(Verdict::Pass),
+            if warnings == 1 { "warning" } else { "warnings" },
+            self.count(Verdict::Fail),
+            self.count(Verdict::Skipped),
+        )
+    }
 }
 
 /// One check: `PASS  Title  (12 ms)` and its indented details.

@@ -13,13 +13,7 @@ pub(crate) async fn page_check(
     opts: &CheckOptions,
 ) -> (Outcome, Option<(String, i64, i64)>) {
     let https = https_of(url);
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
+    let (host, port) = crate::halibut::dial::url_endpoint(url);
     let stream = match open_tcp(&host, port, proxy, opts.connect_timeout).await {
         Ok(s) => s,
         Err(e) => {

@@ -44,7 +44,7 @@ pub fn run(
         executable: current_executable()?,
         args: agent_args,
         username: username.filter(|u| !u.is_empty()),
-        password: password.map(service::AccountPassword::new),
+        password: password.map(crate::secret::Secret::new),
         logs_dir: config.logs_dir(&t.config),
     };
     let backend = service::platform_backend().map_err(invalid)?;

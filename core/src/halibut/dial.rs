@@ -20,7 +20,26 @@ pub enum Address {
     WebSocket(url::Url),
 }
 
+/// The host (IPv6 without brackets) and port a WebSocket URL connects to.
+pub fn url_endpoint(url: &url::Url) -> (String, u16) {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    (host, url.port_or_known_default().unwrap_or(443))
+}
+
 impl Address {
+    /// The host and port the TCP connection goes to.
+    pub fn endpoint(&self) -> (String, u16) {
+        match self {
+            Address::Tcp { host, port } => (host.clone(), *port),
+            Address::WebSocket(url) => url_endpoint(url),
+        }
+    }
+
     /// Parses `https://host:port/`, `host:port`, or `wss://…`.
     pub fn parse(text: &str) -> Result<Address, HalibutError> {
         let bad =
@@ -95,13 +114,7 @@ pub async fn dial(
             Ok((Box::new(tls), true))
         }
         Address::WebSocket(url) => {
-            let host = url
-                .host_str()
-                .unwrap_or_default()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let port = url.port_or_known_default().unwrap_or(443);
+            let (host, port) = url_endpoint(url);
             let tcp = match proxy {
                 None => super::transport::tcp::connect(&host, port, connect_timeout).await?,
                 Some(p) => {

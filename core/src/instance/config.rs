@@ -64,6 +64,26 @@ pub struct Communication {
     pub polling_connection_count: Option<u32>,
 }
 
+impl Communication {
+    /// Where the agent listens, in the order it tries: the configured listen IP, else
+    /// dual-stack `[::]` (when the machine has IPv6), else `0.0.0.0`, as Tentacle does. A
+    /// listen IP that does not parse was refused by `configure`, so it falls back to the same.
+    pub fn listen_addresses(&self) -> Vec<std::net::SocketAddr> {
+        use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+        match self
+            .listen_ip
+            .as_deref()
+            .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        {
+            Some(ip) => vec![SocketAddr::new(ip, self.port)],
+            None => vec![
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), self.port),
+                SocketAddr::from(([0, 0, 0, 0], self.port)),
+            ],
+        }
+    }
+}
+
 impl Default for Communication {
     fn default() -> Self {
         Communication {

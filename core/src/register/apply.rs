@@ -15,7 +15,7 @@ use super::plan::{
 };
 use super::{RegisterError, ServerOptions};
 use crate::halibut::transport::proxy::ProxySettings as TunnelProxy;
-use crate::instance::{ProxyMode, TentacleConfig};
+use crate::instance::TentacleConfig;
 use crate::trust::{self, CommunicationStyle, Thumbprint, TrustedServer};
 
 fn own_thumbprint(config: &TentacleConfig, selector: &str) -> Result<Thumbprint, RegisterError> {
@@ -26,20 +26,6 @@ fn own_thumbprint(config: &TentacleConfig, selector: &str) -> Result<Thumbprint,
         .ok_or_else(|| RegisterError::NoCertificate {
             selector: selector.to_owned(),
         })
-}
-
-/// The polling proxy as the agent will use it, so the check goes the same way.
-fn polling_tunnel(config: &TentacleConfig) -> Option<TunnelProxy> {
-    let p = &config.polling_proxy;
-    match (p.mode, &p.host) {
-        (ProxyMode::Custom, Some(host)) => Some(TunnelProxy {
-            host: host.clone(),
-            port: p.port.unwrap_or(80),
-            username: p.username.clone(),
-            password: p.password.clone(),
-        }),
-        _ => None,
-    }
 }
 
 /// Where to poll: the WebSocket URL or `https://host:port/`.
@@ -86,7 +72,7 @@ async fn check_polling(
         "Checking connectivity on the server communications port {port}..."
     ));
     let opts = CommsCheckOptions {
-        proxy: polling_tunnel(config),
+        proxy: TunnelProxy::for_polling(config),
         ..CommsCheckOptions::default()
     };
     let answer = comms_check::check_comms_address_with(address, &opts).await?;

@@ -35,8 +35,6 @@ mod http;
 pub mod lookup;
 pub mod plan;
 
-use std::fmt;
-
 pub use apply::{deregister, poll_server, register};
 pub use client::OctopusClient;
 pub use comms_check::{
@@ -48,42 +46,10 @@ pub use plan::{
 };
 
 use crate::instance::{InstanceError, ProxySettings};
+pub use crate::secret::Secret;
 
 /// The major version Tentacle needs at least (it refuses Octopus 2.x).
 pub const MIN_SERVER_MAJOR: u32 = 3;
-
-/// A value that must never be shown: an API key or a password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// True when the value is empty or blank.
-    pub fn is_blank(&self) -> bool {
-        self.0.trim().is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// How we prove who we are to Octopus Server.
 #[derive(Debug, Clone, PartialEq, Eq)]

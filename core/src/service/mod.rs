@@ -113,7 +113,7 @@ pub struct ServiceSpec {
     /// Run as this account (`User=` on systemd, `UserName` on launchd, the log-on account on Windows).
     pub username: Option<String>,
     /// The Windows account's password; never logged, never written anywhere but to the SCM.
-    pub password: Option<AccountPassword>,
+    pub password: Option<crate::secret::Secret>,
     /// Where launchd sends stdout and stderr: the instance's `Logs` folder.
     pub logs_dir: PathBuf,
 }
@@ -155,28 +155,6 @@ impl ServiceSpec {
             config.as_os_str().to_owned(),
             OsString::from("--noninteractive"),
         ]
-    }
-}
-
-/// A Windows service account's password: `Debug` shows `***`, so a logged spec leaks nothing.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccountPassword(zeroize::Zeroizing<String>);
-
-impl AccountPassword {
-    /// Wraps a password given on the command line or in the manager.
-    pub fn new(password: String) -> AccountPassword {
-        AccountPassword(zeroize::Zeroizing::new(password))
-    }
-
-    /// The password, for the one call that hands it to the SCM.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccountPassword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
     }
 }
 

@@ -28,6 +28,27 @@ pub struct ProxySettings {
     pub password: Option<String>,
 }
 
+impl ProxySettings {
+    /// The proxy the agent's polling connections go through, from the instance's
+    /// `polling-proxy` settings. "Default" means the system proxy; Linux has no system-wide one,
+    /// so that (and "None") connects directly. The agent, `tentacle check` and registration's
+    /// comms-port check all use this, so they take the same path.
+    pub fn for_polling(config: &crate::instance::TentacleConfig) -> Option<ProxySettings> {
+        let p = &config.polling_proxy;
+        match (p.mode, p.host.as_deref()) {
+            (crate::instance::ProxyMode::Custom, Some(host)) if !host.trim().is_empty() => {
+                Some(ProxySettings {
+                    host: host.trim().to_owned(),
+                    port: p.port.unwrap_or(80),
+                    username: p.username.clone(),
+                    password: p.password.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Debug for ProxySettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxySettings")
