@@ -2,6 +2,7 @@
 
 mod apply;
 mod events;
+mod fixes;
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -35,6 +36,12 @@ pub enum Screen {
     Delete(DeleteState),
     /// Proxy settings.
     Proxy(ProxyState),
+    /// The live log.
+    Log(crate::log_view::LogViewState),
+    /// The trust editor.
+    Trust(crate::trust_view::TrustState),
+    /// Adopting an Octopus Tentacle instance, or handing one back.
+    Adopt(crate::adopt_view::AdoptState),
 }
 
 /// Set by `main` at process start, for the first-frame timing (`TENTACLE_MANAGER_TIMING=1`).
@@ -65,6 +72,10 @@ pub struct TentacleManagerApp {
     tray: Option<Tray>,
     tray_events: Option<Receiver<TrayAction>>,
     first_frame_logged: bool,
+    /// Octopus Tentacle instances on this machine that ours has not adopted.
+    offers: Vec<crate::adopt_view::Offer>,
+    /// Our instances that were adopted from Octopus Tentacle (they can be handed back).
+    adopted: Vec<String>,
 }
 
 impl TentacleManagerApp {
@@ -102,6 +113,8 @@ impl TentacleManagerApp {
             tray: None,
             tray_events: None,
             first_frame_logged: false,
+            offers: Vec::new(),
+            adopted: Vec::new(),
         };
         app.start_loading();
         app
@@ -158,9 +171,12 @@ impl TentacleManagerApp {
             || match &self.screen {
                 Screen::Dashboard => false,
                 Screen::Wizard(w) => w.install.running || w.verify.running,
-                Screen::Checks(c) => c.running,
+                Screen::Checks(c) => c.running || c.fix.as_ref().is_some_and(|f| f.running()),
                 Screen::Delete(d) => d.log.running,
                 Screen::Proxy(p) => p.log.running,
+                Screen::Log(_) => false,
+                Screen::Trust(t) => t.log.running,
+                Screen::Adopt(a) => a.log.running,
             }
     }
 
@@ -174,7 +190,12 @@ impl TentacleManagerApp {
             instance: Some(summary.display_name().to_owned()),
             ..TrayStatus::default()
         };
-        if let Some(live) = self.live.as_ref().filter(|l| l.instance == self.selected) {
+        let live = self.live.as_ref().filter(|l| l.instance == self.selected);
+        let now = tentacle_core::status::now_secs();
+        status.headline = Some(crate::headline::headline(&crate::status_line::facts(
+            live, now,
+        )));
+        if let Some(live) = live {
             status.service = Some(live.service.clone());
             if let Ok(Some(agent)) = &live.agent {
                 status.agent_live = agent.is_live(tentacle_core::status::now_secs());
@@ -253,6 +274,7 @@ impl TentacleManagerApp {
             s.details.as_ref().ok().map(|d| WatchTarget {
                 instance: s.name.clone(),
                 home: d.home.clone(),
+                logs: d.logs.clone(),
             })
         });
         if target != self.watching {
@@ -281,7 +303,22 @@ impl TentacleManagerApp {
                 Screen::Checks(c) => checks_view::checks(ui, c, &mut commands),
                 Screen::Delete(d) => delete::delete(ui, d, &mut commands),
                 Screen::Proxy(p) => proxy_view::proxy(ui, p, &mut commands),
+                Screen::Log(l) => crate::log_view::log_view(ui, l, &mut commands),
+                Screen::Trust(t) => {
+                    let summary = self
+                        .loaded
+                        .as_ref()
+                        .and_then(|l| l.instances.as_ref().ok())
+                        .and_then(|list| list.iter().find(|s| s.name == self.selected));
+                    let live = self.live.as_ref().filter(|l| l.instance == self.selected);
+                    crate::trust_view::trust(ui, t, summary, live, &mut commands);
+                }
+                Screen::Adopt(a) => crate::adopt_view::adopt(ui, a, &mut commands),
                 Screen::Dashboard => {
+                    crate::adopt_view::offers(ui, &self.offers, &mut commands);
+                    if self.adopted.contains(&self.selected) {
+                        crate::adopt_view::hand_back_bar(ui, &mut commands);
+                    }
                     let live = self.live.as_ref().filter(|l| l.instance == self.selected);
                     let loaded = self.loaded.as_ref();
                     main_panel(

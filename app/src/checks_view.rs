@@ -20,6 +20,10 @@ pub struct ChecksState {
     pub running: bool,
     /// The finished report, or why the checks could not run.
     pub report: Option<Result<CheckReport, String>>,
+    /// The repair the user opened, if any.
+    pub fix: Option<crate::check_fix::FixPanel>,
+    /// The instance the repairs act on (its selector, config and the `tentacle` a service runs).
+    pub fix_context: Option<tentacle_core::fix::FixContext>,
 }
 
 impl ChecksState {
@@ -95,6 +99,10 @@ pub fn checks(ui: &mut Ui, s: &ChecksState, commands: &mut Vec<Command>) {
         None => {}
     }
     ui.add_space(6.0);
+    if let Some(panel) = &s.fix {
+        crate::check_fix::fix_panel(ui, panel, s.fix_context.as_ref(), commands);
+    }
+    let can_fix = !s.running && !s.fix.as_ref().is_some_and(|f| f.running());
     ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -110,7 +118,10 @@ pub fn checks(ui: &mut Ui, s: &ChecksState, commands: &mut Vec<Command>) {
                                 ui.label(title);
                             });
                         }
-                        Some(r) => result_block(ui, r),
+                        Some(r) => {
+                            result_block(ui, r);
+                            crate::check_fix::fix_buttons(ui, r, can_fix, commands);
+                        }
                     }
                 });
             }

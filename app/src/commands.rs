@@ -87,4 +87,30 @@ pub enum Command {
     ToDashboard,
     /// Light or dark.
     ToggleTheme,
+    /// Open the repair panel for the check with this id, its action at this index.
+    ShowFix(String, usize),
+    /// Run the open repair.
+    RunFix,
+    /// Close the repair panel.
+    CancelFix,
+    /// Run the undo of the repair just applied.
+    UndoFix,
+    /// Open the live log screen for the selected instance.
+    OpenLog,
+    /// Open a script's output (its `Output.log`) in the log screen.
+    OpenScriptOutput(PathBuf),
+    /// Open the trust editor.
+    OpenTrust,
+    /// Run the trust editor's change.
+    ApplyTrust,
+    /// Open "Adopt '<name>' from Octopus Tentacle".
+    OpenAdopt(String),
+    /// Run the adoption.
+    RunAdopt,
+    /// Undo the adoption just made (hand the instance back).
+    UndoAdopt,
+    /// Open "Hand back to Octopus Tentacle" for the selected instance.
+    OpenHandBack,
+    /// Run the hand-back.
+    RunHandBack,
 }

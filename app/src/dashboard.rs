@@ -28,21 +28,12 @@ pub struct DashboardModel<'a> {
 pub fn dashboard(ui: &mut Ui, m: &DashboardModel<'_>, commands: &mut Vec<Command>) {
     let service = m.live.map(|l| &l.service);
     let running = matches!(service, Some(Ok(ServiceStatus::Running)));
-    // The glyph is green when the agent runs at all (as a service, or started by hand).
-    let agent_live = m
-        .live
-        .and_then(|l| l.agent.as_ref().ok())
-        .and_then(Option::as_ref)
-        .is_some_and(|a| a.is_live(m.now));
     let busy = m.job.is_some_and(|(_, log)| log.running);
+    // One status: the service and the agent's own report merged (crate::headline).
+    let headline = crate::headline::headline(&crate::status_line::facts(m.live, m.now));
 
     ui.horizontal(|ui| {
-        let colour = if running || agent_live {
-            theme::GOOD
-        } else {
-            ui.visuals().weak_text_color()
-        };
-        dot(ui, 10.0, colour);
+        crate::status_line::status_badge(ui, headline.tone);
         ui.label(RichText::new(m.summary.display_name()).size(24.0).strong());
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             if ui
@@ -79,6 +70,9 @@ pub fn dashboard(ui: &mut Ui, m: &DashboardModel<'_>, commands: &mut Vec<Command
             }
         });
     });
+    if m.summary.details.is_ok() {
+        crate::status_line::status_line(ui, &headline, running, !busy, commands);
+    }
     ui.add_space(8.0);
 
     match &m.summary.details {
@@ -120,6 +114,20 @@ pub fn dashboard(ui: &mut Ui, m: &DashboardModel<'_>, commands: &mut Vec<Command
             commands.push(Command::OpenChecks);
         }
         if ui
+            .add_enabled(!busy, Button::new("Trusted servers…"))
+            .on_hover_text("See, add, remove and update the Octopus Servers this Tentacle trusts")
+            .clicked()
+        {
+            commands.push(Command::OpenTrust);
+        }
+        if ui
+            .add_enabled(!busy, Button::new("View log"))
+            .on_hover_text("Follow the agent's log")
+            .clicked()
+        {
+            commands.push(Command::OpenLog);
+        }
+        if ui
             .add_enabled(!busy, Button::new("Delete this instance…"))
             .clicked()
         {
@@ -135,7 +143,7 @@ fn details_grid(
     commands: &mut Vec<Command>,
 ) {
     Grid::new("dashboard-grid").num_columns(2).spacing([16.0, 10.0]).show(ui, |ui| {
-        ui.label(RichText::new("Status:").strong());
+        ui.label(RichText::new("Service:").strong());
         match m.live.map(|l| &l.service) {
             None => {
                 ui.horizontal(|ui| {
@@ -145,7 +153,8 @@ fn details_grid(
             }
             Some(Ok(status)) => {
                 let running = *status == ServiceStatus::Running;
-                let colour = if running { theme::good_text(ui) } else { theme::error(ui) };
+                // Not running is a fact here, not an alarm: the headline above says whether it matters.
+                let colour = if running { theme::good_text(ui) } else { ui.visuals().weak_text_color() };
                 ui.horizontal(|ui| {
                     dot(ui, 6.0, colour);
                     ui.label(RichText::new(status.to_string()).color(colour));
@@ -206,6 +215,16 @@ fn details_grid(
 
         ui.label(RichText::new("Agent:").strong());
         ui.vertical(|ui| agent_lines(ui, m));
+        ui.end_row();
+
+        // Octopus flags old Tentacles for upgrade, so the agent reports a current one; ours is beside it.
+        ui.label(RichText::new("Version:").strong());
+        ui.label(format!(
+            "Tentacle Manager {}, reported to Octopus Server as Tentacle {}",
+            tentacle_core::VERSION,
+            d.reported_version
+        ))
+        .on_hover_text("Change the reported version with: tentacle configure --reported-version <version>");
         ui.end_row();
     });
 }

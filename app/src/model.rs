@@ -55,6 +55,8 @@ pub struct InstanceDetails {
     pub proxy: ProxySettings,
     /// The proxy for polling connections.
     pub polling_proxy: ProxySettings,
+    /// The Tentacle version Octopus Server is shown (`tentacle_core::version`).
+    pub reported_version: String,
 }
 
 impl InstanceSummary {
@@ -96,6 +98,7 @@ impl InstanceDetails {
             logs: config.logs_dir(path),
             proxy: config.proxy.clone(),
             polling_proxy: config.polling_proxy.clone(),
+            reported_version: tentacle_core::version::reported(config.reported_version.as_deref()),
         }
     }
 
@@ -161,6 +164,7 @@ mod tests {
             logs: PathBuf::new(),
             proxy: ProxySettings::default(),
             polling_proxy: ProxySettings::default(),
+            reported_version: "9.2.4285".into(),
         };
         assert_eq!(details.mode_text(), "Listening on port 10933");
         details.mode = CommunicationStyle::Polling;

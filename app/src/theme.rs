@@ -45,3 +45,14 @@ pub fn toggle(ctx: &egui::Context) {
     };
     ctx.set_theme(next);
 }
+
+/// The colour of a status tone (text and badge), readable on light and dark backgrounds.
+pub fn tone(ui: &egui::Ui, tone: crate::headline::Tone) -> Color32 {
+    use crate::headline::Tone;
+    match tone {
+        Tone::Good => good_text(ui),
+        Tone::Warn => warn_text(ui),
+        Tone::Bad => error(ui),
+        Tone::Idle | Tone::Unknown => ui.visuals().weak_text_color(),
+    }
+}

@@ -4,6 +4,8 @@ use std::sync::mpsc::Sender;
 
 use tentacle_core::service::ServiceStatus;
 
+use crate::headline::{Headline, Tone};
+
 /// What the tray shows, reduced from the dashboard's model.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrayStatus {
@@ -17,6 +19,8 @@ pub struct TrayStatus {
     pub polling_servers: usize,
     /// Polling servers the live agent is connected to.
     pub polling_connected: usize,
+    /// The one status the dashboard shows; the icon, tooltip and menu use its words and tone.
+    pub headline: Option<Headline>,
 }
 
 /// The four tray pictures.
@@ -113,29 +117,34 @@ pub enum TrayMenuEntry {
     Separator,
 }
 
-/// The picture for `status`.
+/// The picture for `status`: the headline's tone (the dashboard's colour and shape), as a tray picture.
 pub fn tray_icon(status: &TrayStatus) -> TrayIconKind {
     if status.instance.is_none() {
         return TrayIconKind::Stopped;
     }
-    if matches!(status.service, Some(Err(_))) {
-        return TrayIconKind::Error;
+    match status.headline.as_ref().map(|h| h.tone) {
+        Some(Tone::Good) => TrayIconKind::Connected,
+        Some(Tone::Warn) => TrayIconKind::Disconnected,
+        Some(Tone::Bad) => TrayIconKind::Error,
+        Some(Tone::Idle | Tone::Unknown) | None => TrayIconKind::Stopped,
     }
-    let service_running = matches!(status.service, Some(Ok(ServiceStatus::Running)));
-    if !service_running && !status.agent_live {
-        return TrayIconKind::Stopped;
-    }
-    if !status.agent_live || status.polling_connected < status.polling_servers {
-        return TrayIconKind::Disconnected;
-    }
-    TrayIconKind::Connected
 }
 
-/// The tooltip: "Tentacle (Default): Connected".
+/// Tooltips stay short; the window has the whole sentence.
+const TOOLTIP_MAX: usize = 100;
+
+/// The tooltip: the dashboard's headline, "Tentacle (Default): Running as a service".
 pub fn tray_tooltip(status: &TrayStatus) -> String {
-    match &status.instance {
-        Some(name) => format!("Tentacle {name}: {}", tray_icon(status).word()),
-        None => "Tentacle: no instance yet".to_owned(),
+    match (&status.instance, &status.headline) {
+        (Some(name), Some(h)) => {
+            let mut text: String = h.text.chars().take(TOOLTIP_MAX).collect();
+            if h.text.chars().count() > TOOLTIP_MAX {
+                text.push('…');
+            }
+            format!("Tentacle {name}: {text}")
+        }
+        (Some(name), None) => format!("Tentacle {name}: {}", tray_icon(status).word()),
+        (None, _) => "Tentacle: no instance yet".to_owned(),
     }
 }
 
@@ -279,23 +288,69 @@ fn menu_for(status: &TrayStatus) -> Result<tray_icon::menu::Menu, String> {
 mod tests {
     use super::*;
 
-    fn status(service: Option<Result<ServiceStatus, String>>, live: bool) -> TrayStatus {
-        TrayStatus {
-            instance: Some("(Default)".into()),
-            service,
-            agent_live: live,
-            polling_servers: 0,
-            polling_connected: 0,
+    use crate::headline::{StatusFacts, headline};
+    use tentacle_core::status::{AgentStatus, LinkStatus, ServerStatus};
+
+    const NOW: u64 = 50_000;
+
+    /// An agent document: fresh (`live`) or a clean stop, with these polling links.
+    fn doc(live: bool, links: &[LinkStatus]) -> AgentStatus {
+        AgentStatus {
+            format_version: 1,
+            instance: "Tentacle".into(),
+            pid: 7,
+            started_at: NOW - 100,
+            updated_at: if live { NOW - 1 } else { NOW - 100 },
+            mode: "polling".into(),
+            listening_on: None,
+            servers: links
+                .iter()
+                .map(|l| ServerStatus {
+                    thumbprint: "A".repeat(40),
+                    style: "polling".into(),
+                    address: Some("https://octopus:10943/".into()),
+                    link: Some(l.clone()),
+                    connections_up: 0,
+                    connections: 1,
+                    last_contact: None,
+                    last_error: None,
+                })
+                .collect(),
+            running_scripts: 0,
+            running: live,
         }
     }
 
+    /// The tray status the app builds: the same headline as the dashboard.
+    fn with_doc(
+        service: Option<Result<ServiceStatus, String>>,
+        agent: Option<AgentStatus>,
+    ) -> TrayStatus {
+        let agent = Ok(agent);
+        let h = headline(&StatusFacts {
+            service: service.as_ref(),
+            agent: Some(&agent),
+            last_error: None,
+            now: NOW,
+        });
+        TrayStatus {
+            instance: Some("(Default)".into()),
+            service,
+            headline: Some(h),
+            ..TrayStatus::default()
+        }
+    }
+
+    fn status(service: Option<Result<ServiceStatus, String>>, live: bool) -> TrayStatus {
+        with_doc(service, Some(doc(live, &[])))
+    }
+
     #[test]
-    fn icon_follows_the_status() {
+    fn icon_and_tooltip_follow_the_dashboard_headline() {
         assert_eq!(tray_icon(&TrayStatus::default()), TrayIconKind::Stopped);
-        assert_eq!(
-            tray_icon(&status(Some(Ok(ServiceStatus::Stopped)), false)),
-            TrayIconKind::Stopped
-        );
+        let stopped = status(Some(Ok(ServiceStatus::Stopped)), false);
+        assert_eq!(tray_icon(&stopped), TrayIconKind::Stopped);
+        assert_eq!(tray_tooltip(&stopped), "Tentacle (Default): Stopped");
         assert_eq!(
             tray_icon(&status(Some(Ok(ServiceStatus::NotInstalled)), false)),
             TrayIconKind::Stopped
@@ -304,23 +359,43 @@ mod tests {
             tray_icon(&status(Some(Err("systemctl failed".into())), false)),
             TrayIconKind::Error
         );
+        let running = status(Some(Ok(ServiceStatus::Running)), true);
+        assert_eq!(tray_icon(&running), TrayIconKind::Connected);
         assert_eq!(
-            tray_icon(&status(Some(Ok(ServiceStatus::Running)), true)),
-            TrayIconKind::Connected
+            tray_tooltip(&running),
+            "Tentacle (Default): Running as a service"
         );
         // Running as a service but not reporting: not trusted to be connected.
         assert_eq!(
-            tray_icon(&status(Some(Ok(ServiceStatus::Running)), false)),
+            tray_icon(&with_doc(Some(Ok(ServiceStatus::Running)), None)),
             TrayIconKind::Disconnected
         );
-        // An agent run by hand (no service) that reports counts as running.
-        let mut polling = status(Some(Ok(ServiceStatus::NotInstalled)), true);
-        polling.polling_servers = 2;
-        polling.polling_connected = 1;
+        // An agent run by hand (no service): running, but not as it should; the tooltip says so.
+        let by_hand = status(Some(Ok(ServiceStatus::NotInstalled)), true);
+        assert_eq!(tray_icon(&by_hand), TrayIconKind::Disconnected);
+        assert_eq!(
+            tray_tooltip(&by_hand),
+            "Tentacle (Default): Running in a terminal (pid 7), not as a service"
+        );
+        let polling = with_doc(
+            Some(Ok(ServiceStatus::Running)),
+            Some(doc(true, &[LinkStatus::Connected, LinkStatus::Connecting])),
+        );
         assert_eq!(tray_icon(&polling), TrayIconKind::Disconnected);
-        polling.polling_connected = 2;
-        assert_eq!(tray_icon(&polling), TrayIconKind::Connected);
-        assert_eq!(tray_tooltip(&polling), "Tentacle (Default): Connected");
+        let connected = with_doc(
+            Some(Ok(ServiceStatus::Running)),
+            Some(doc(true, &[LinkStatus::Connected, LinkStatus::Connected])),
+        );
+        assert_eq!(tray_icon(&connected), TrayIconKind::Connected);
+        // A crash: the document says running but is old.
+        let mut died = doc(true, &[]);
+        died.updated_at = NOW - 180;
+        let crashed = with_doc(Some(Ok(ServiceStatus::Stopped)), Some(died));
+        assert_eq!(tray_icon(&crashed), TrayIconKind::Error);
+        assert_eq!(
+            tray_tooltip(&crashed),
+            "Tentacle (Default): Crashed 3 min ago"
+        );
     }
 
     fn enabled(menu: &[TrayMenuEntry], which: TrayAction) -> bool {

@@ -28,6 +28,12 @@ pub enum Job {
     OpenFolder,
     /// Saving proxy settings.
     Proxy,
+    /// A repair from the checks screen.
+    Fix,
+    /// A trust editor change.
+    Trust,
+    /// Adopting an Octopus Tentacle instance, or handing one back.
+    Adopt,
 }
 
 /// The live state of one instance, read by the watcher.
@@ -39,6 +45,8 @@ pub struct Live {
     pub service: Result<ServiceStatus, String>,
     /// The agent's status document (`None`: the agent never ran here), or why it is unreadable.
     pub agent: Result<Option<AgentStatus>, String>,
+    /// The last error in the agent's log, read only when the agent died without saying so.
+    pub last_error: Option<String>,
 }
 
 /// Something background work finished or reports.
@@ -56,12 +64,16 @@ pub enum Event {
     Picked(Field, PickOutcome),
     /// The connection check of the wizard finished: server version and thumbprint, or the error.
     Verified(Result<crate::wizard::Verified, String>),
+    /// The wizard's look for an active firewall (None: none is active, or it could not be read).
+    FirewallFound(Option<tentacle_core::firewall::Firewall>),
     /// The checks about to run: (id, title) in plan order.
     CheckPlan(Vec<(String, String)>),
     /// One check finished.
     CheckResult(tentacle_core::checks::CheckResult),
     /// Every check finished.
     CheckReport(Result<Box<tentacle_core::checks::CheckReport>, String>),
+    /// Octopus Tentacle instances that could be adopted.
+    Offers(crate::adopt_view::Found),
 }
 
 /// Sends events to the window and wakes it.
@@ -114,6 +126,8 @@ pub struct WatchTarget {
     pub instance: String,
     /// Its home folder (where `status.json` is).
     pub home: PathBuf,
+    /// Its logs folder.
+    pub logs: PathBuf,
 }
 
 /// How often the watcher looks again (the original polls every 500 ms; a service rarely changes
@@ -155,16 +169,23 @@ pub fn read_live(target: &WatchTarget) -> Live {
         args: ServiceSpec::agent_args_for_instance(&target.instance),
         username: None,
         password: None,
-        logs_dir: target.home.join("Logs"),
+        logs_dir: target.logs.clone(),
     };
     let service = service::platform_backend()
         .and_then(|backend| backend.status(&spec))
         .map_err(|e| e.to_string());
     let agent = AgentStatus::read(&target.home).map_err(|e| e.to_string());
+    // A document that says running but is stale: the agent died; its log says why (a bounded read).
+    let died =
+        matches!(&agent, Ok(Some(a)) if a.running && !a.is_live(tentacle_core::status::now_secs()));
+    let last_error = died
+        .then(|| crate::log_tail::last_error(&target.logs))
+        .flatten();
     Live {
         instance: target.instance.clone(),
         service,
         agent,
+        last_error,
     }
 }
 

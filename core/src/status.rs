@@ -123,6 +123,21 @@ impl AgentStatus {
         })
     }
 
+    /// [`AgentStatus::write`] on the blocking pool: its fsyncs of the file and the folder
+    /// can take long on a busy disk and must not hold one of the agent's runtime workers.
+    pub async fn write_off_runtime(self, home: PathBuf) -> Result<(), StatusError> {
+        let path = path_in(&home);
+        tokio::task::spawn_blocking(move || self.write(&home))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StatusError::Io {
+                    action: "write",
+                    source: std::io::Error::other(e),
+                    path,
+                })
+            })
+    }
+
     /// Reads the document; `None` when the agent has never run for this home folder.
     pub fn read(home: &Path) -> Result<Option<AgentStatus>, StatusError> {
         let path = path_in(home);

@@ -64,7 +64,11 @@ impl Thumbprint {
         if trimmed.is_empty() {
             return Err(TrustError::EmptyThumbprint);
         }
-        if trimmed.len() >= 4 && trimmed[..4].eq_ignore_ascii_case("API-") {
+        // `get`, not `[..4]`: pasted text may put a multi-byte character across byte 4.
+        if trimmed
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("API-"))
+        {
             return Err(TrustError::ApiKeyNotThumbprint);
         }
         let cleaned: String = trimmed

@@ -205,8 +205,9 @@ fn service_verbs_call_systemctl_in_order() {
     let exe = std::fs::canonicalize(TENTACLE).unwrap();
     assert!(
         text.contains(&format!(
-            "ExecStart={} agent --instance \"My Web\" --noninteractive\n",
-            exe.display()
+            "ExecStart={} agent --instance \"My Web\" --config-root {} --noninteractive\n",
+            exe.display(),
+            env.config_root.display()
         )),
         "{text}"
     );

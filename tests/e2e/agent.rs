@@ -372,7 +372,7 @@ fn polling_through_an_nginx_stream_proxy_survives_a_cut_mid_script() {
 }
 
 #[test]
-fn upload_outside_the_allowed_folders_is_refused() {
+fn transfers_reach_any_folder_as_tentacle_but_never_the_private_key() {
     let s = Sandbox::new();
     s.sh("create-instance").ok();
     let tentacle = thumbprint_of(&s, "Tentacle");
@@ -380,35 +380,51 @@ fn upload_outside_the_allowed_folders_is_refused() {
     rt.block_on(async {
         let octopus = Octopus::start().await;
         let (agent, target) = listening_agent(&s, &octopus, &tentacle);
-        let escape = s.root().join("escaped.txt");
-        let traversal = format!("{}/../escaped.txt", agent.home.display());
-        for path in [
-            traversal.as_str(),
-            escape.to_str().unwrap(),
-            "../../../../tmp/escaped.txt",
-        ] {
-            let e = within(octopus.upload(&target, path, b"nope".to_vec()))
-                .await
-                .unwrap_err();
-            assert!(
-                e.to_string().to_lowercase().contains("outside")
-                    || e.to_string().contains("allowed"),
-                "{path}: {e}"
-            );
-        }
-        assert!(
-            !escape.exists(),
-            "nothing was written outside the home folder"
+        // An operator's folder outside the home, reached directly and through `..`.
+        let outside = tempfile::tempdir().unwrap();
+        let artifact = outside.path().join("drop").join("package.zip");
+        let data = b"a package sent to an operator-chosen folder".to_vec();
+        let result = within(octopus.upload(&target, artifact.to_str().unwrap(), data.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            result.get_str("FullPath").unwrap(),
+            artifact.to_str().unwrap()
         );
-        // The private key is not downloadable even though it sits beside the config.
+        assert_eq!(std::fs::read(&artifact).unwrap(), data);
+        let traversal = format!("{}/../beside-home.txt", agent.home.display());
+        within(octopus.upload(&target, &traversal, b"beside".to_vec()))
+            .await
+            .unwrap();
+        assert!(s.root().join("beside-home.txt").is_file());
+        // Collecting an artifact a script left in another folder.
+        let report = outside.path().join("report.txt");
+        std::fs::write(&report, b"collected").unwrap();
+        let back = within(octopus.download(&target, report.to_str().unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, b"collected");
+        // The private key is neither downloadable nor replaceable, and the error says why.
         let key = std::fs::read_dir(s.root().join("Tentacle/certificates"))
             .unwrap()
             .next()
             .unwrap()
             .unwrap()
             .path();
+        let before = std::fs::read(&key).unwrap();
+        let e = within(octopus.download(&target, key.to_str().unwrap()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("private key"), "{e}");
+        let e = within(octopus.upload(&target, key.to_str().unwrap(), b"evil".to_vec()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("private key"), "{e}");
+        assert_eq!(std::fs::read(&key).unwrap(), before);
+        let config = s.root().join("Tentacle/tentacle.toml");
         assert!(
-            within(octopus.download(&target, key.to_str().unwrap()))
+            within(octopus.download(&target, config.to_str().unwrap()))
                 .await
                 .is_err()
         );

@@ -4,12 +4,22 @@
 // failed unwrap in a test is a test failure with its location.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod adopt;
 mod agent;
 mod certificates;
 mod checks;
 mod cli_basics;
 mod config_safety;
+mod dual_stack;
+mod fix;
+mod flood;
+mod host_health;
+mod namespaces;
+mod no_interpreter;
 mod ping;
 mod registration;
 mod seeds;
+mod server_view;
+#[cfg(unix)]
+mod service_account;
 mod trust;

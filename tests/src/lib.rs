@@ -149,6 +149,8 @@ pub const OTHER_THUMBPRINT: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
 
 pub mod simulator;
 
+pub mod flood;
+
 pub mod middlebox;
 pub mod openssl;
 

@@ -196,6 +196,17 @@ impl Octopus {
         bash: &str,
         task: &str,
     ) -> Result<(bson::Document, bson::Document), HalibutError> {
+        self.start_scripts(target, doc! { "Bash": bash }, task)
+            .await
+    }
+
+    /// Starts a script with these `Scripts` bodies (`{"PowerShell": ..., "Bash": ...}`).
+    pub async fn start_scripts(
+        &self,
+        target: &Target,
+        scripts: bson::Document,
+        task: &str,
+    ) -> Result<(bson::Document, bson::Document), HalibutError> {
         let ticket = doc! { "TaskId": task };
         let start = doc! {
             "$type": "Octopus.Tentacle.Contracts.ScriptServiceV2.StartScriptCommandV2, Octopus.Tentacle.Contracts",
@@ -206,7 +217,7 @@ impl Octopus {
             "Isolation": 0i32,
             "ScriptIsolationMutexTimeout": "00:10:00",
             "IsolationMutexName": Bson::Null,
-            "Scripts": { "Bash": bash },
+            "Scripts": scripts,
             "Files": [],
             "Arguments": [],
         };
@@ -220,6 +231,30 @@ impl Octopus {
             )
             .await?;
         Ok((ticket, as_document(status)?))
+    }
+
+    /// One CancelScript call; returns the status it answered.
+    pub async fn cancel_script(
+        &self,
+        target: &Target,
+        ticket: &bson::Document,
+    ) -> Result<bson::Document, HalibutError> {
+        let req = doc! {
+            "$type": "Octopus.Tentacle.Contracts.ScriptServiceV2.CancelScriptCommandV2, Octopus.Tentacle.Contracts",
+            "Ticket": ticket.clone(),
+            "LastLogSequence": 0i64,
+        };
+        as_document(
+            self.call(
+                target,
+                "IScriptServiceV2",
+                "CancelScript",
+                vec![Bson::Document(req)],
+                vec![],
+            )
+            .await?
+            .0,
+        )
     }
 
     /// One GetStatus call.

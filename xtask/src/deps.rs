@@ -104,6 +104,19 @@ pub const PACKAGES: &[Group] = &[
         why: "wixl and msiinfo to build and check the Windows MSI",
         packages: &["wixl", "msitools"],
     },
+    // The Windows suite (`cargo xtask test` step `wine`): cross-build with mingw (also the
+    // harness's shim DLL and stand-in powershell.exe), run under Wine 8; `ip`/`unshare` for
+    // the namespaced dual-stack and missing-interpreter e2e tests.
+    Group {
+        need: Need::Test,
+        why: "mingw-w64 and Wine to cross-build the Windows binaries and run them in the wine step",
+        packages: &["gcc-mingw-w64-x86-64", "wine", "wine64"],
+    },
+    Group {
+        need: Need::Test,
+        why: "ip and unshare for the e2e tests that make their own network and mount namespaces",
+        packages: &["iproute2", "util-linux"],
+    },
     Group {
         need: Need::Test,
         why: "dpkg-dev (dpkg-shlibdeps), binutils (strip), rpm and desktop-file-validate for the Linux packages",
@@ -114,6 +127,13 @@ pub const PACKAGES: &[Group] = &[
         need: Need::Test,
         why: "ps/pgrep/kill for the agent process end-to-end tests",
         packages: &["procps"],
+    },
+    // `tentacle firewall` and the checks' firewall repair: the real ufw, run inside a network and
+    // mount namespace the test makes; python3 serves as a real process that holds a port.
+    Group {
+        need: Need::Test,
+        why: "ufw and python3 for the firewall and port-holder repair tests",
+        packages: &["ufw", "python3"],
     },
 ];
 

@@ -67,7 +67,8 @@ impl Profile {
         }
     }
 
-    fn stage_dir(self, ws: &Workspace) -> PathBuf {
+    /// Where the stripped binaries are staged for packaging (`windows/` holds the MSI's).
+    pub fn stage_dir(self, ws: &Workspace) -> PathBuf {
         target_dir(ws).join("dist-stage").join(self.dir())
     }
 }
@@ -545,11 +546,17 @@ fn build_msi(
 /// tentacle-manager.exe, tentacle-manager.ico) into `msi`. It runs in `stage` because wixl
 /// takes source paths relative to the current directory only.
 pub fn wixl_command(ws: &Workspace, stage: &Path, msi: &Path) -> Command {
+    wixl_command_for(ws, stage, msi, env!("CARGO_PKG_VERSION"))
+}
+
+/// [`wixl_command`] with another product version (the Wine suite's upgrade test builds a
+/// lower one).
+pub fn wixl_command_for(ws: &Workspace, stage: &Path, msi: &Path, version: &str) -> Command {
     let mut cmd = Command::new("wixl");
     cmd.current_dir(stage)
         .args(["-a", "x64"])
         .arg("-D")
-        .arg(format!("Version={}", env!("CARGO_PKG_VERSION")))
+        .arg(format!("Version={version}"))
         .args(["-D", "BinDir=.", "-D", "IconDir=.", "-o"])
         .arg(msi)
         .arg(ws.root.join("wix").join("tentacle.wxs"));

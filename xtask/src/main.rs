@@ -6,9 +6,11 @@
 mod deb_install;
 mod deps;
 mod dist;
+mod fuzz;
 mod msi_tests;
 mod package_tests;
 mod pipeline;
+mod wine;
 mod workspace;
 
 use std::ffi::OsString;
@@ -27,6 +29,7 @@ USAGE:
     cargo xtask run [ARGS...]
     cargo xtask test [--quick] [-- CARGO_TEST_ARGS...]
     cargo xtask dist [--dev]
+    cargo xtask fuzz [--minutes N] [--runs N] [TARGET...]
     cargo xtask help
 
 COMMANDS:
@@ -38,9 +41,9 @@ COMMANDS:
                 cargo clippy --workspace --all-targets --locked -- -D warnings
                 cargo build --workspace --bins
                 cargo test --workspace --no-fail-fast [CARGO_TEST_ARGS...]
-            then the Windows clippy check, the packages built from the dev binaries
-            and checked (as `dist --dev`), and a short fuzz run.
-            --quick   skip fmt, clippy, and the Windows, packages and fuzz steps
+            then the Windows clippy check, and the packages built from the dev binaries
+            and checked (as `dist --dev`). The fuzz bodies run as proptests in `cargo test`.
+            --quick   skip fmt, clippy, and the Windows and packages steps
             --        pass the rest to `cargo test`, for example
                       `cargo xtask test -- thumbprint` or `cargo xtask test -- -- --nocapture`
     dist    Build the release binaries, then every package this machine can build, into
@@ -51,6 +54,13 @@ COMMANDS:
             --dev     package dev binaries into target/dist-dev/ instead (quick; what the
                       `packages` step of `test` does, including, as root, installing and
                       removing the .deb with dpkg)
+    fuzz    Long cargo-fuzz campaigns (not part of `test`): builds core/fuzz once, then runs
+            each target in turn under `nice -n 19` and prints its executions and exec/s.
+            Installs cargo-fuzz from crates.io when missing. Crashes land in
+            core/fuzz/artifacts/TARGET/ and make the exit code non-zero.
+            --minutes N   wall-clock budget per target (default 10)
+            --runs N      also stop a target after N executions
+            TARGET...     only these targets (default: all, as `cargo fuzz list`)
     help    Show this text.
 
 Missing packages are installed with apt-get (through sudo when not root).
@@ -65,6 +75,8 @@ enum Cmd {
     Test(TestOptions),
     /// Build the packages (`true`: from dev binaries, as the test pipeline does).
     Dist(bool),
+    /// Long fuzz campaigns.
+    Fuzz(fuzz::FuzzOptions),
     /// Hidden: only the package step of `run` or `test`.
     Deps(Need),
 }
@@ -87,6 +99,7 @@ fn parse(args: &[OsString]) -> Result<Cmd> {
             Ok(Cmd::Run(rest.to_vec()))
         }
         "test" => parse_test(rest),
+        "fuzz" => Ok(Cmd::Fuzz(fuzz::parse(rest)?)),
         "dist" => match rest.first().and_then(|a| a.to_str()) {
             None => Ok(Cmd::Dist(false)),
             Some("--dev") if rest.len() == 1 => Ok(Cmd::Dist(true)),
@@ -151,6 +164,7 @@ fn dispatch(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Test(opts) => pipeline::run(&opts),
         Cmd::Dist(dev) => dist::run(dev),
+        Cmd::Fuzz(opts) => fuzz::run(&opts),
         Cmd::Run(args) => run_gui(&args),
     }
 }

@@ -24,19 +24,15 @@ enum Action {
     Deps,
     /// Run `cargo ARGS` in the workspace root.
     Cargo(Vec<OsString>),
-    /// A short cargo-fuzz run of every target in core/fuzz.
-    Fuzz,
     /// Clippy of the core crate for Windows, when that target and mingw are installed.
     Windows,
     /// The .deb, .rpm and MSI built from the dev binaries and checked (see `dist`).
     Packages,
+    /// The Windows build under Wine (see `wine`).
+    Wine,
 }
 
 use crate::dist::WINDOWS_TARGET;
-
-/// The cargo-fuzz targets in core/fuzz and how long each runs in the smoke test.
-const FUZZ_TARGETS: &[&str] = &["frame_lines", "message_decode", "stream_reader"];
-const FUZZ_SECONDS: u32 = 10;
 
 struct Step {
     name: &'static str,
@@ -105,9 +101,10 @@ fn steps(opts: &TestOptions, locked: bool) -> Vec<Step> {
             action: Action::Packages,
             skip: quick,
         },
+        // After `packages`, whose Windows cross build it reuses.
         Step {
-            name: "fuzz",
-            action: Action::Fuzz,
+            name: "wine",
+            action: Action::Wine,
             skip: quick,
         },
     ]
@@ -139,9 +136,9 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
                 println!("== {}: checking system packages", step.name);
                 deps::ensure(Need::Test).map_err(|e| format!("{e:#}"))
             }
-            Action::Fuzz => fuzz_smoke(&ws),
             Action::Windows => windows_check(&ws),
             Action::Packages => packages(&ws),
+            Action::Wine => crate::wine::run(&ws),
             Action::Cargo(args) => {
                 let mut cmd = ws.cargo(args);
                 let line = display_command(&cmd);
@@ -194,6 +191,9 @@ pub fn run(opts: &TestOptions) -> Result<ExitCode> {
 /// Checks that the Windows-only code in core compiles, with clippy, for the GNU target. Says
 /// plainly when it cannot, since the target is not part of a default Rust install.
 fn windows_check(ws: &Workspace) -> std::result::Result<(), String> {
+    if let Err(why) = crate::wine::prefix::ensure_rust_target() {
+        println!("== windows: could not install the Rust target: {why}");
+    }
     if let Some(why) = crate::dist::windows_toolchain_missing() {
         println!("== windows: SKIPPED: {why}");
         return Ok(());
@@ -236,52 +236,6 @@ fn packages(ws: &Workspace) -> std::result::Result<(), String> {
     }
 }
 
-/// Installs cargo-fuzz when missing, then fuzzes each target briefly. cargo-fuzz needs
-/// nightly flags (`-Zsanitizer`); RUSTC_BOOTSTRAP lets the stable toolchain accept them.
-fn fuzz_smoke(ws: &Workspace) -> std::result::Result<(), String> {
-    let have = ws
-        .cargo(["fuzz", "--version"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        println!("== fuzz: installing cargo-fuzz from crates.io (once per machine)");
-        let mut install = ws.cargo(["install", "--locked", "cargo-fuzz"]);
-        match install.status() {
-            Ok(s) if s.success() => {}
-            Ok(s) => return Err(format!("`cargo install cargo-fuzz` failed ({s})")),
-            Err(e) => {
-                return Err(format!(
-                    "`cargo install cargo-fuzz` could not be started: {e}"
-                ));
-            }
-        }
-    }
-    let dir = ws.root.join("core").join("fuzz");
-    for target in FUZZ_TARGETS {
-        let mut cmd = ws.cargo([
-            "fuzz",
-            "run",
-            target,
-            "--",
-            &format!("-max_total_time={FUZZ_SECONDS}"),
-        ]);
-        cmd.current_dir(&dir).env("RUSTC_BOOTSTRAP", "1");
-        println!("== fuzz: {target} for {FUZZ_SECONDS} s");
-        match cmd.status() {
-            Ok(s) if s.success() => {}
-            Ok(s) => {
-                return Err(format!(
-                    "fuzz target {target} found a crash ({s}); the input is in core/fuzz/artifacts/{target}/"
-                ));
-            }
-            Err(e) => return Err(format!("cargo fuzz could not be started: {e}")),
-        }
-    }
-    Ok(())
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
@@ -296,9 +250,9 @@ mod tests {
             .map(|s| {
                 let what = match &s.action {
                     Action::Deps => "deps".to_string(),
-                    Action::Fuzz => "fuzz".to_string(),
                     Action::Windows => "windows".to_string(),
                     Action::Packages => "packages".to_string(),
+                    Action::Wine => "wine".to_string(),
                     Action::Cargo(args) => args
                         .iter()
                         .map(|a| a.to_string_lossy().into_owned())
@@ -326,7 +280,7 @@ mod tests {
                 "test: test --workspace --no-fail-fast",
                 "windows: windows",
                 "packages: packages",
-                "fuzz: fuzz",
+                "wine: wine",
             ]
         );
     }
@@ -348,7 +302,7 @@ mod tests {
                 "test: test --workspace --no-fail-fast roundtrip -- --nocapture",
                 "windows: windows [skip: --quick]",
                 "packages: packages [skip: --quick]",
-                "fuzz: fuzz [skip: --quick]",
+                "wine: wine [skip: --quick]",
             ]
         );
     }

@@ -76,6 +76,7 @@ impl TentacleManagerApp {
             Command::StartWizard => {
                 let w = self.new_wizard(&self.selected.clone());
                 self.screen = Screen::Wizard(Box::new(w));
+                self.look_for_firewall();
             }
             Command::Wizard(c) => self.wizard_command(c),
             Command::OpenChecks | Command::RunChecks => self.run_checks(),
@@ -131,7 +132,96 @@ impl TentacleManagerApp {
                 self.start_loading();
             }
             Command::ToggleTheme => theme::toggle(ctx),
+            Command::ShowFix(..) | Command::RunFix | Command::CancelFix | Command::UndoFix => {
+                self.fix_command(&command);
+            }
+            Command::OpenLog => self.open_log(ctx, None),
+            Command::OpenScriptOutput(path) => self.open_log(ctx, Some(path)),
+            Command::OpenTrust => {
+                self.screen = Screen::Trust(crate::trust_view::TrustState::new(&self.selected));
+            }
+            Command::OpenAdopt(name) => {
+                if let Some(offer) = self.offers.iter().find(|o| o.name == name) {
+                    self.screen = Screen::Adopt(crate::adopt_view::AdoptState::adopt(offer));
+                }
+            }
+            Command::OpenHandBack => {
+                let state = crate::adopt_view::AdoptState::hand_back(&self.selected);
+                self.screen = Screen::Adopt(state);
+            }
+            Command::RunAdopt | Command::RunHandBack | Command::UndoAdopt => {
+                self.run_adopt(matches!(command, Command::UndoAdopt));
+            }
+            Command::ApplyTrust => {
+                let Screen::Trust(t) = &self.screen else {
+                    return;
+                };
+                let trusted = match self.selected_summary().map(|s| &s.details) {
+                    Some(Ok(d)) => d.trusted_servers.clone(),
+                    _ => Vec::new(),
+                };
+                let started = t
+                    .plan(&trusted)
+                    .and_then(|steps| self.run_job(Job::Trust, steps));
+                if let Screen::Trust(t) = &mut self.screen {
+                    t.log = JobLog::started();
+                    match started {
+                        Ok(()) => t.edit = None,
+                        Err(e) => {
+                            t.log.lines.push(format!("Error: {e}"));
+                            t.log.finish(Err(e));
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Runs the adopt screen's plan (or, for `undo`, hands the just-adopted instance back).
+    fn run_adopt(&mut self, undo: bool) {
+        let Screen::Adopt(a) = &self.screen else {
+            return;
+        };
+        let steps = if undo {
+            crate::adopt_view::AdoptState::hand_back(&a.name).plan()
+        } else {
+            a.plan()
+        };
+        let started = self.run_job(Job::Adopt, steps);
+        if let Screen::Adopt(a) = &mut self.screen {
+            a.undone = undo;
+            a.log = JobLog::started();
+            if let Err(e) = started {
+                a.log.lines.push(format!("Error: {e}"));
+                a.log.finish(Err(e));
+            }
+        }
+    }
+
+    /// The log screen for the selected instance: its agent log, or one script's output.
+    fn open_log(&mut self, ctx: &egui::Context, script: Option<std::path::PathBuf>) {
+        let Some(Ok(d)) = self.selected_summary().map(|s| &s.details) else {
+            return;
+        };
+        let (logs, home) = (d.logs.clone(), d.home.clone());
+        let title = match &script {
+            Some(p) => format!(
+                "Script output: {}",
+                p.parent()
+                    .and_then(|t| t.file_name())
+                    .map_or_else(String::new, |t| t.to_string_lossy().into_owned())
+            ),
+            None => "Agent log".to_owned(),
+        };
+        let scripts = crate::log_view::scripts_in(&home);
+        // Replacing the screen drops the previous log view, which stops its follower.
+        self.screen = Screen::Log(crate::log_view::LogViewState::open(
+            ctx,
+            &title,
+            &logs,
+            script.as_deref(),
+            scripts,
+        ));
     }
 
     fn service_action(&mut self, action: ServiceAction) {
@@ -232,8 +322,9 @@ impl TentacleManagerApp {
         }
     }
 
-    fn run_checks(&mut self) {
+    pub(super) fn run_checks(&mut self) {
         let mut state = ChecksState::started(&self.selected);
+        state.fix_context = self.fix_context();
         let name = self.selected.clone();
         let instances = self.instances();
         let spawned = worker::spawn("checks", self.sink.clone(), move |sink| {

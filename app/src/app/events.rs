@@ -42,8 +42,24 @@ impl TentacleManagerApp {
                     }
                     self.added.retain(|a| !list.iter().any(|s| &s.name == a));
                 }
+                let ours: Vec<_> = result
+                    .instances
+                    .as_ref()
+                    .map(|l| {
+                        l.iter()
+                            .map(|s| (s.name.clone(), s.config.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 self.loaded = Some(result);
                 self.update_watch();
+                if let Err(e) = crate::adopt_view::spawn_finder(&self.sink, ours) {
+                    tracing::warn!("{e}");
+                }
+            }
+            Event::Offers(found) => {
+                self.offers = found.offers;
+                self.adopted = found.adopted;
             }
             Event::Live(live) => {
                 if live.instance == self.selected {
@@ -88,6 +104,11 @@ impl TentacleManagerApp {
                     }
                 }
             }
+            Event::FirewallFound(found) => {
+                if let Screen::Wizard(w) = &mut self.screen {
+                    w.answers.firewall_found = found;
+                }
+            }
             Event::CheckPlan(planned) => {
                 if let Screen::Checks(c) = &mut self.screen {
                     c.planned = planned;
@@ -114,6 +135,9 @@ impl TentacleManagerApp {
             (Job::Verify, Screen::Wizard(w)) => Some(&mut w.verify),
             (Job::Delete, Screen::Delete(d)) => Some(&mut d.log),
             (Job::Proxy, Screen::Proxy(p)) => Some(&mut p.log),
+            (Job::Fix, Screen::Checks(c)) => c.fix.as_mut().map(|f| &mut f.log),
+            (Job::Trust, Screen::Trust(t)) => Some(&mut t.log),
+            (Job::Adopt, Screen::Adopt(a)) => Some(&mut a.log),
             _ => None,
         }
     }
@@ -123,12 +147,22 @@ impl TentacleManagerApp {
             self.message = outcome.err();
             return;
         }
+        if job == Job::Fix {
+            self.fix_done(outcome);
+            return;
+        }
         let ok = outcome.is_ok();
         if let Some(log) = self.log_for(job) {
             log.finish(outcome);
         }
         match job {
-            Job::Install | Job::Proxy | Job::Service => self.start_loading(),
+            Job::Install | Job::Proxy | Job::Service | Job::Trust => self.start_loading(),
+            Job::Adopt => {
+                if let (true, Screen::Adopt(a)) = (ok, &self.screen) {
+                    self.selected = a.name.clone();
+                }
+                self.start_loading();
+            }
             Job::Delete if ok => {
                 // Back to the wizard for the name just freed, as the original returns to "Get started".
                 let name = self.selected.clone();

@@ -121,6 +121,11 @@ pub struct Answers {
     pub overwrite: bool,
     /// Install and start the background service at the end.
     pub install_service: bool,
+    /// Listening: add a firewall exception for the port (the original's checkbox, on by default).
+    pub firewall: bool,
+    /// The active firewall the exception would go into: Windows Firewall on Windows; on Linux
+    /// ufw or firewalld once found active (`None`: the checkbox is not offered).
+    pub firewall_found: Option<tentacle_core::firewall::Firewall>,
 }
 
 impl std::fmt::Debug for Answers {
@@ -176,6 +181,9 @@ impl Answers {
             display_name: machine_name.to_owned(),
             overwrite: false,
             install_service: true,
+            firewall: true,
+            firewall_found: cfg!(windows)
+                .then_some(tentacle_core::firewall::Firewall::WindowsFirewall),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The setup wizard: its pages and how Next and Back move between them; answers in [`answers`], the plan in [`plan`], drawing in [`pages`](mod@pages).
 
 pub mod answers;
+pub mod live_check;
 pub mod pages;
 pub mod plan;
 pub mod verify;
@@ -146,6 +147,10 @@ pub struct WizardState {
     pub install: JobLog,
     /// A sentence above the page (a folder dialog that could not open, an instance just deleted).
     pub notice: Option<String>,
+    /// Fields edited on this page (checked when they lose focus; see `live_check`).
+    pub touched: Vec<answers::Field>,
+    /// The widget that had focus after the last frame.
+    pub focus: Option<egui::Id>,
 }
 
 impl WizardState {
@@ -161,6 +166,8 @@ impl WizardState {
             verified_for: None,
             install: JobLog::default(),
             notice: None,
+            touched: Vec::new(),
+            focus: None,
         }
     }
 
@@ -192,12 +199,14 @@ impl WizardState {
         }
         let next = *self.pages().get(self.index() + 1)?;
         self.page = next;
+        self.touched.clear();
         Some(next)
     }
 
     /// Back one page (errors cleared).
     pub fn back(&mut self) {
         self.errors.clear();
+        self.touched.clear();
         let i = self.index();
         if i > 0 {
             self.page = self.pages()[i - 1];

@@ -74,6 +74,7 @@ pub fn wizard(ui: &mut Ui, w: &mut WizardState, commands: &mut Vec<Command>) {
                 ui.add_space(2.0);
             }
         });
+    let before = w.answers.clone();
     egui::CentralPanel::default().show(ui, |ui| {
         ScrollArea::vertical()
             .auto_shrink([false, false])
@@ -95,6 +96,9 @@ pub fn wizard(ui: &mut Ui, w: &mut WizardState, commands: &mut Vec<Command>) {
                 }
             });
     });
+    // Errors clear as the user types and come back when a touched field loses focus.
+    let focus = ui.memory(|m| m.focused());
+    w.after_frame(&before, focus);
 }
 
 fn communication(ui: &mut Ui, w: &mut WizardState) {
@@ -470,6 +474,23 @@ fn listening(ui: &mut Ui, w: &mut WizardState) {
     ui.add_space(8.0);
     let e = w.error(Field::ListenPort).map(str::to_owned);
     text_field(ui, "Listen port", &mut w.answers.listen_port, e.as_deref());
+    if let Some(found) = w.answers.firewall_found {
+        let port = w
+            .answers
+            .port()
+            .map_or_else(|_| "N".to_owned(), |p| p.to_string());
+        ui.checkbox(
+            &mut w.answers.firewall,
+            format!("Add a firewall exception for port {port}"),
+        );
+        weak(
+            ui,
+            &format!(
+                "{} is active on this machine; the exception lets Octopus Server connect to this port (tentacle firewall --add).",
+                found.name()
+            ),
+        );
+    }
     let e = w.error(Field::Thumbprint).map(str::to_owned);
     text_field(
         ui,

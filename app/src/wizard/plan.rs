@@ -201,6 +201,14 @@ pub fn plan(a: &Answers) -> Vec<Step> {
                     .map_or_else(|| a.server_thumbprint.trim().to_owned(), |t| t.to_string());
                 steps.push(Step::cli("configure", x).opt("--trust", thumbprint));
             }
+            // The original adds the Windows Firewall exception here, before the service starts.
+            if a.firewall && a.firewall_found.is_some() {
+                steps.push(
+                    Step::cli("firewall", x)
+                        .flag("--add")
+                        .undo(Step::cli("firewall", x).flag("--remove")),
+                );
+            }
         }
         Style::Polling => {
             steps.push(
@@ -355,6 +363,8 @@ mod tests {
     fn listening() -> Answers {
         let mut a = Answers::new("Tentacle", Path::new("/etc/tentacle/Tentacle"), "web01");
         a.server_thumbprint = "0123456789abcdef0123456789abcdef01234567".into();
+        // The same script on every OS (Windows would offer its firewall).
+        a.firewall_found = None;
         a
     }
 
@@ -466,6 +476,34 @@ mod tests {
         assert!(
             script(&plan(&a))
                 .contains(r#"--server-web-socket "wss://octopus.example:443/OctopusComms""#)
+        );
+    }
+
+    #[test]
+    fn a_found_firewall_adds_the_exception_step_with_its_undo() {
+        let mut a = listening();
+        a.firewall_found = Some(tentacle_core::firewall::Firewall::Ufw);
+        let steps = plan(&a);
+        let fw = steps.iter().position(|s| s.verb() == "firewall").unwrap();
+        assert_eq!(
+            steps[fw].script_line(),
+            r#"tentacle firewall --instance "Tentacle" --add"#
+        );
+        assert_eq!(
+            steps[fw].undo.as_deref().map(Step::script_line).as_deref(),
+            Some(r#"tentacle firewall --instance "Tentacle" --remove"#)
+        );
+        assert_eq!(steps[fw + 1].verb(), "service", "before the service starts");
+        a.firewall = false;
+        assert!(plan(&a).iter().all(|s| s.verb() != "firewall"));
+        a.firewall = true;
+        a.firewall_found = None;
+        assert!(plan(&a).iter().all(|s| s.verb() != "firewall"));
+        let mut p = polling();
+        p.firewall_found = Some(tentacle_core::firewall::Firewall::Ufw);
+        assert!(
+            plan(&p).iter().all(|s| s.verb() != "firewall"),
+            "polling opens no port"
         );
     }
 

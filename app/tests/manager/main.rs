@@ -7,7 +7,11 @@
 // Helpers outside #[test] functions: a failed unwrap is a failed test here too.
 #![allow(clippy::unwrap_used)]
 
+mod adopt;
+mod daily;
 mod dashboard;
+mod fixes;
+mod screens;
 mod snapshots;
 mod tray;
 mod wizard;

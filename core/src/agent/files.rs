@@ -7,9 +7,16 @@
 //! lexically (`.` and `..` removed, as .NET's `Path.GetFullPath`), and `UploadResult.FullPath`
 //! reports that normalised path.
 //!
-//! # Confinement (a deliberate difference from .NET Tentacle, which accepts any path)
+//! # Where transfers may go
 //!
-//! The normalised path's existing part is resolved through symbolic links and must then lie in
+//! The agent serves [`FileTransferService::anywhere`]: as .NET Tentacle, any path the agent's
+//! account can reach, except the instance's configuration and `certificates` folder (its
+//! private key), refused in both directions whatever link leads there. The server is pinned by
+//! thumbprint and can run any script as this account, so confining transfers adds nothing and
+//! breaks artifact collection and operator-chosen package folders.
+//!
+//! [`FileTransferService::new`] still confines to allowed roots, for embedders that want it:
+//! the normalised path's existing part is resolved through symbolic links and must then lie in
 //! one of the allowed roots (themselves resolved the same way). [`default_roots`] gives the home
 //! folder (workspaces, `Files`, `Tools`, `Temp`) and the applications folder (deployed packages,
 //! where most artifacts are created): everything Octopus Server transfers in normal operation.
@@ -100,9 +107,8 @@ pub enum FileTransferError {
     },
     /// The path is the instance's configuration or certificate store.
     #[error(
-        "refusing to transfer '{path}': it resolves to '{}', the instance's configuration or certificates, which are never transferred (allowed folders: {})",
-        resolved.display(),
-        list(roots)
+        "refusing to transfer '{path}': it resolves to '{}', this Tentacle's own configuration or certificate store; it holds the private key that proves this Tentacle's identity, so it is never sent or replaced over the wire",
+        resolved.display()
     )]
     Protected {
         /// What the server sent.
@@ -208,6 +214,8 @@ pub struct FileTransferService {
 #[derive(Debug)]
 struct Inner {
     home: PathBuf,
+    /// Tentacle's semantics: any path this account can reach (`roots` is then unused).
+    anywhere: bool,
     roots: Vec<PathBuf>,
     protected: Vec<PathBuf>,
     check_free_space: bool,
@@ -236,9 +244,29 @@ impl FileTransferService {
         FileTransferService {
             inner: Arc::new(Inner {
                 home: absolute(&ctx.home),
+                anywhere: false,
                 roots: allowed_roots.iter().map(|r| absolute(r)).collect(),
                 protected,
                 check_free_space: true,
+            }),
+        }
+    }
+
+    /// As Tentacle: any absolute path the agent's account can reach, relative paths from the
+    /// home folder. The server is pinned by thumbprint and can run any script as this account
+    /// anyway, so folders add no protection, but operations such as collecting an artifact
+    /// from an operator's folder need them. The instance's configuration and certificates
+    /// (its private key) are still refused, in both directions.
+    pub fn anywhere(ctx: AgentContext) -> FileTransferService {
+        let service = FileTransferService::new(ctx, Vec::new());
+        let i = &service.inner;
+        FileTransferService {
+            inner: Arc::new(Inner {
+                home: i.home.clone(),
+                anywhere: true,
+                roots: Vec::new(),
+                protected: i.protected.clone(),
+                check_free_space: i.check_free_space,
             }),
         }
     }
@@ -254,6 +282,7 @@ impl FileTransferService {
         FileTransferService {
             inner: Arc::new(Inner {
                 home: i.home.clone(),
+                anywhere: i.anywhere,
                 roots: i.roots.clone(),
                 protected: i.protected.clone(),
                 check_free_space: false,
@@ -310,11 +339,19 @@ impl Inner {
             at,
             source,
         })?;
-        let roots: Vec<PathBuf> = self
-            .roots
-            .iter()
-            .filter_map(|r| resolve_existing(r).ok())
-            .collect();
+        let roots: Vec<PathBuf> = if self.anywhere {
+            // The file system's root (or the path's drive or share) is the only bound.
+            real.ancestors()
+                .last()
+                .map(Path::to_path_buf)
+                .into_iter()
+                .collect()
+        } else {
+            self.roots
+                .iter()
+                .filter_map(|r| resolve_existing(r).ok())
+                .collect()
+        };
         let Some(root) = roots.iter().find(|r| real.starts_with(r)).cloned() else {
             return Err(FileTransferError::OutsideRoots {
                 path: remote.to_owned(),
@@ -704,6 +741,7 @@ mod tests {
                 temp_dir: base.join("spool"),
                 executable: PathBuf::from("tentacle"),
                 proxy: ProxySettings::default(),
+                tentacle_version: crate::version::DEFAULT_REPORTED_VERSION.into(),
             };
             Fixture {
                 _dir: dir,
@@ -1057,11 +1095,11 @@ mod tests {
         put(&fx.ctx.config_path, b"config");
         put(&fx.home().join("certificates/ABC.pem"), b"key");
         let m = failed(upload(&fx, &svc, "tentacle.toml", b"pwned").await);
-        assert!(m.contains("configuration or certificates"), "{m}");
+        assert!(m.contains("configuration or certificate store"), "{m}");
         let m = failed(download(&fx, &svc, "certificates/ABC.pem").await);
-        assert!(m.contains("configuration or certificates"), "{m}");
+        assert!(m.contains("configuration or certificate store"), "{m}");
         let m = failed(upload(&fx, &svc, "certificates/new.pem", b"pwned").await);
-        assert!(m.contains("configuration or certificates"), "{m}");
+        assert!(m.contains("configuration or certificate store"), "{m}");
         assert_eq!(std::fs::read(&fx.ctx.config_path).unwrap(), b"config");
         assert_eq!(names_in(&fx.home().join("certificates")), ["ABC.pem"]);
         // The root itself is not a file.

@@ -23,6 +23,8 @@ pub struct AgentContext {
     pub executable: PathBuf,
     /// The web proxy, exported to scripts as `TentacleProxy*`.
     pub proxy: ProxySettings,
+    /// The Tentacle version scripts see as `TentacleVersion` (see `crate::version`).
+    pub tentacle_version: String,
 }
 
 impl AgentContext {
@@ -42,6 +44,7 @@ impl AgentContext {
             application_directory,
             executable: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tentacle")),
             proxy: config.proxy.clone(),
+            tentacle_version: crate::version::reported(config.reported_version.as_deref()),
         }
     }
 }
@@ -57,7 +60,9 @@ pub fn default_application_directory() -> PathBuf {
 
 pub mod capabilities;
 pub mod files;
+pub mod livez;
 pub mod logging;
 pub mod run;
 pub mod scripts;
 pub mod services;
+pub mod upgrade_guard;

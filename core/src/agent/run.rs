@@ -135,14 +135,28 @@ pub async fn run(
     let own = ensure_certificate(config_path)?;
     let config = TentacleConfig::load(config_path)?;
     let ctx = AgentContext::from_config(&config, config_path);
-    for dir in [&ctx.home, &ctx.work_dir, &ctx.temp_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| AgentError::Folder {
+    // Work (scripts, their output) and Temp (spooled DataStreams) are the owner's alone
+    // before the first file lands in them.
+    for (dir, private) in [
+        (&ctx.home, false),
+        (&ctx.work_dir, true),
+        (&ctx.temp_dir, true),
+    ] {
+        let made = if private {
+            crate::instance::private::create_private_dir(dir)
+        } else {
+            std::fs::create_dir_all(dir)
+        };
+        made.map_err(|source| AgentError::Folder {
             path: dir.clone(),
             source,
         })?;
     }
     let limits = Limits {
         temp_dir: ctx.temp_dir.clone(),
+        preauth: crate::halibut::preauth::PreauthLimits::from_settings(
+            &config.communication.preauth,
+        ),
         ..Limits::default()
     };
     tracing::info!(instance = %ctx.instance, thumbprint = %own.thumbprint(), home = %ctx.home.display(), "Tentacle agent starting");
@@ -225,13 +239,16 @@ pub async fn run(
     };
     let mut last_written: Option<AgentStatus> = None;
     let mut last_time = 0u64;
+    // The main loop is the agent's pulse: while it turns, the liveness heartbeat stays fresh.
+    let mut heartbeat = super::livez::Heartbeat::new(&ctx.home);
     loop {
+        heartbeat.tick().await;
         let current = snapshot(true);
         let mut comparable = current.clone();
         comparable.updated_at = 0;
         let changed = last_written.as_ref() != Some(&comparable);
         if changed || now_secs().saturating_sub(last_time) >= crate::status::REFRESH.as_secs() {
-            if let Err(e) = current.write(&ctx.home) {
+            if let Err(e) = current.write_off_runtime(ctx.home.clone()).await {
                 tracing::warn!(error = %e, "could not write the status document");
             }
             last_written = Some(comparable);
@@ -245,6 +262,15 @@ pub async fn run(
 
     tracing::info!("stop requested: no new connections; waiting for running scripts");
     let deadline = tokio::time::Instant::now() + options.grace;
+    // Each polling connection first finishes and answers the request it is serving; its
+    // state channel closes when it has. Bounded by the same grace period as the scripts.
+    let mut links: Vec<_> = pollers.iter().flat_map(|p| p.states.clone()).collect();
+    let _ = tokio::time::timeout_at(deadline, async {
+        for link in &mut links {
+            while link.changed().await.is_ok() {}
+        }
+    })
+    .await;
     while running_scripts() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -256,25 +282,31 @@ pub async fn run(
             "stopping with scripts still running after the grace period"
         );
     }
-    let _ = snapshot(false).write(&ctx.home);
+    let _ = snapshot(false).write_off_runtime(ctx.home.clone()).await;
+    heartbeat.stopped().await;
     tracing::info!("Tentacle agent stopped");
     Ok(())
 }
 
 async fn bind(config: &TentacleConfig) -> Result<TcpListener, AgentError> {
     let port = config.communication.port;
-    let candidates = config.communication.listen_addresses();
-    let mut last = None;
-    for address in candidates {
-        match TcpListener::bind(address).await {
-            Ok(l) => return Ok(l),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(AgentError::PortInUse { port });
+    let bound = config.communication.bind_listener().map_err(|f| {
+        if f.in_use() {
+            AgentError::PortInUse { port }
+        } else {
+            AgentError::Bind {
+                address: f.address,
+                source: f.source,
             }
-            Err(source) => last = Some(AgentError::Bind { address, source }),
         }
-    }
-    Err(last.unwrap_or(AgentError::PortInUse { port }))
+    })?;
+    let address = bound
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], port)));
+    bound
+        .set_nonblocking(true)
+        .and_then(|()| TcpListener::from_std(bound))
+        .map_err(|source| AgentError::Bind { address, source })
 }
 
 /// `TentaclePollingConnectionCount` wins over the config; 1 to 512; 1 when unset.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::AgentContext;
 use super::capabilities::CapabilitiesService;
-use super::files::{FileTransferService, default_roots};
+use super::files::FileTransferService;
 use super::scripts::{
     ScriptEngine, ScriptServiceV1, ScriptServiceV2, workspace_retention_from_env,
 };
@@ -25,10 +25,8 @@ pub fn build(ctx: &AgentContext) -> (Arc<ServiceTable>, Arc<dyn Fn() -> usize + 
     let engine = ScriptEngine::new(ctx.clone());
     let mut table = ServiceTable::new();
     table.register(Arc::new(CapabilitiesService::new()));
-    table.register(Arc::new(FileTransferService::new(
-        ctx.clone(),
-        default_roots(ctx),
-    )));
+    // Tentacle's semantics: any path the account can reach, never the instance's key.
+    table.register(Arc::new(FileTransferService::anywhere(ctx.clone())));
     table.register(Arc::new(ScriptServiceV1::new(engine.clone())));
     table.register(Arc::new(ScriptServiceV2::new(engine.clone())));
     let cleaner = engine.clone();

@@ -23,6 +23,9 @@ pub(crate) fn run_home_and_disk(plan: &CheckPlan, sink: &Sink) {
         let outcome = match step.id.as_str() {
             "host.home" => home(plan),
             "host.disk" => disk(&plan.home),
+            "config.certificate" => super::own_certificate::check(plan),
+            "host.upgrades" => super::upgrades::check(plan),
+            "host.prerequisites" => super::prerequisites::check(),
             _ => continue,
         };
         sink.put(step, outcome, started);
@@ -103,11 +106,26 @@ fn disk(home: &Path) -> Outcome {
     ))
 }
 
-/// The account the service runs as: root for a system unit when we are root, else us.
+/// `chown -R` to the service account, offered when this process may do it (root) and the
+/// folder's current owner is known (for the undo).
 #[cfg(unix)]
-fn service_account() -> (u32, String) {
-    let uid = rustix::process::geteuid().as_raw();
-    (uid, user_name(uid).unwrap_or_else(|| format!("uid {uid}")))
+fn chown_fix(
+    home: &Path,
+    service: &super::account::Account,
+    meta: &std::fs::Metadata,
+) -> Vec<crate::fix::FixAction> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Vec::new();
+    }
+    let owner = super::account::by_uid(meta.uid());
+    vec![crate::fix::FixAction::ChownHome {
+        home: home.to_path_buf(),
+        account: service.name.clone(),
+        uid: service.uid,
+        gid: service.gid,
+        previous: Some((owner.name, meta.uid(), meta.gid())),
+    }]
 }
 
 /// The name of `uid` from /etc/passwd.
@@ -126,7 +144,8 @@ fn user_name(uid: u32) -> Option<String> {
 fn home(plan: &CheckPlan) -> Outcome {
     use std::os::unix::fs::MetadataExt;
     let home = &plan.home;
-    let (uid, account) = service_account();
+    let service = super::account::service_account(plan);
+    let (uid, account) = (service.uid, service.name.clone());
     let meta = match std::fs::metadata(home) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -187,7 +206,8 @@ fn home(plan: &CheckPlan) -> Outcome {
                 "The service account {account} does not own the home folder and cannot write to it, so logs, scripts and status cannot be written"
             ),
             format!("Give the folder to the service account: {chown}"),
-        );
+        )
+        .offering(chown_fix(home, &service, &meta));
     }
     if !unwritable.is_empty() {
         return Outcome::fail(
@@ -197,14 +217,20 @@ fn home(plan: &CheckPlan) -> Outcome {
             ),
             "Files inside the home folder belong to another account (an agent once ran as a different user)",
             format!("Apply ownership recursively: {chown}"),
-        );
+        )
+        .offering(chown_fix(home, &service, &meta));
     }
     if mode & 0o002 != 0 {
         return Outcome::warn(
             seen,
             "The home folder is world-writable: any local user can change the scripts and files Octopus runs",
             format!("Restrict it: chmod o-w {}", home.display()),
-        );
+        )
+        .offering(vec![crate::fix::FixAction::ChmodHome {
+            home: home.clone(),
+            from: mode,
+            to: mode & !0o002,
+        }]);
     }
     Outcome::pass(seen)
 }

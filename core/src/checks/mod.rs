@@ -8,17 +8,23 @@
 //! The manager uses this API in-process; `tentacle check` prints [`CheckReport::to_text`]
 //! or its JSON.
 
+#[cfg(unix)]
+mod account;
 mod certificate;
+mod firewall;
 mod host;
 mod identity;
 mod legacy;
+mod own_certificate;
 mod plan;
 mod polling;
 pub mod port;
+mod prerequisites;
 pub mod probe;
 mod reach;
 mod startup;
 mod text;
+mod upgrades;
 mod websocket;
 mod welcome;
 
@@ -89,6 +95,9 @@ pub struct CheckResult {
     pub cause: Option<String>,
     /// What to do about it, when not a pass.
     pub fix: Option<String>,
+    /// Repairs that can be applied for the user (`tentacle check --fix`, the manager's buttons).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<crate::fix::FixAction>,
     /// How long the check took.
     #[serde(rename = "elapsed_ms", serialize_with = "millis")]
     pub elapsed: Duration,
@@ -158,6 +167,7 @@ pub(crate) struct Outcome {
     pub seen: String,
     pub cause: Option<String>,
     pub fix: Option<String>,
+    pub actions: Vec<crate::fix::FixAction>,
 }
 
 impl Outcome {
@@ -167,6 +177,7 @@ impl Outcome {
             seen: seen.into(),
             cause: None,
             fix: None,
+            actions: Vec::new(),
         }
     }
 
@@ -176,6 +187,7 @@ impl Outcome {
             seen: why.into(),
             cause: None,
             fix: None,
+            actions: Vec::new(),
         }
     }
 
@@ -189,6 +201,7 @@ impl Outcome {
             seen: seen.into(),
             cause: Some(cause.into()),
             fix: Some(fix.into()),
+            actions: Vec::new(),
         }
     }
 
@@ -202,11 +215,18 @@ impl Outcome {
             seen: seen.into(),
             cause: Some(cause.into()),
             fix: Some(fix.into()),
+            actions: Vec::new(),
         }
     }
 
     pub fn is_pass(&self) -> bool {
         self.verdict == Verdict::Pass
+    }
+
+    /// The same outcome, offering these repairs.
+    pub fn offering(mut self, actions: Vec<crate::fix::FixAction>) -> Outcome {
+        self.actions.extend(actions);
+        self
     }
 }
 
@@ -234,6 +254,7 @@ impl Step {
             seen: outcome.seen,
             cause: outcome.cause,
             fix: outcome.fix,
+            actions: outcome.actions,
             elapsed: started.elapsed(),
         }
     }
@@ -277,6 +298,7 @@ mod tests {
             seen: String::new(),
             cause: None,
             fix: None,
+            actions: Vec::new(),
             elapsed: Duration::from_millis(3),
         }
     }

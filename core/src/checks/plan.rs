@@ -109,6 +109,10 @@ impl CheckPlan {
                 "listen.welcome",
                 format!("Welcome page at https://localhost:{p}/"),
             ));
+            local.push(Step::new(
+                "listen.firewall",
+                format!("Firewall on this machine allows TCP port {p}"),
+            ));
         }
         let proxy = TunnelProxy::for_polling(&config);
         let targets = config
@@ -120,9 +124,18 @@ impl CheckPlan {
             .collect();
         let host = vec![
             Step::new("host.home", "Home folder ownership and permissions"),
+            Step::new("config.certificate", "This Tentacle's certificate"),
             Step::new("host.disk", "Free disk space for the home folder"),
             Step::new("host.startup", "`tentacle help` start-up time"),
             Step::new("host.clock", "System clock"),
+            Step::new(
+                "host.upgrades",
+                "Tentacle version and server-pushed upgrades",
+            ),
+            Step::new(
+                "host.prerequisites",
+                "Programs scripts and Calamari need on this machine",
+            ),
         ];
         CheckPlan {
             instance: instance.to_owned(),

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use super::plan::{CheckPlan, Sink};
 use super::{Outcome, welcome};
+use crate::fix::FixAction;
 use crate::status::{AgentStatus, now_secs};
 use crate::trust::CommunicationStyle;
 
@@ -152,18 +153,26 @@ enum Bind {
     Refused(std::io::Error),
 }
 
-/// Tries to bind where the agent would and lets go at once.
+/// Binds exactly as the agent does (the same function) and lets go at once.
 fn try_bind(communication: &crate::instance::Communication) -> Bind {
-    let candidates = communication.listen_addresses();
-    let mut last = None;
-    for address in candidates {
-        match std::net::TcpListener::bind(address) {
-            Ok(_) => return Bind::Free,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Bind::InUse,
-            Err(e) => last = Some(e),
-        }
+    match communication.bind_listener() {
+        Ok(_) => Bind::Free,
+        Err(f) if f.in_use() => Bind::InUse,
+        Err(f) => Bind::Refused(f.source),
     }
-    last.map_or(Bind::Free, Bind::Refused)
+}
+
+/// Moving to the first free port after `port` (within 100), when there is one.
+fn move_port(plan: &CheckPlan, port: u16) -> Vec<FixAction> {
+    (port.saturating_add(1)..=port.saturating_add(100))
+        .find(|p| {
+            let mut c = plan.config.communication.clone();
+            c.port = *p;
+            matches!(try_bind(&c), Bind::Free)
+        })
+        .map(|to| FixAction::MovePort { from: port, to })
+        .into_iter()
+        .collect()
 }
 
 /// Config, agent, port and welcome page, in that order.
@@ -175,6 +184,7 @@ pub(crate) async fn run_local(plan: &CheckPlan, sink: &Sink) {
             "agent.status" => agent(plan),
             "listen.port" => listening_port(plan),
             "listen.welcome" => welcome::check(plan).await,
+            "listen.firewall" => super::firewall::check(plan).await,
             _ => continue,
         };
         sink.put(step, outcome, started);
@@ -250,7 +260,8 @@ fn agent(plan: &CheckPlan) -> Outcome {
             "The agent has never run for this home folder (no status.json)",
             "The agent is not running",
             start_fix,
-        ),
+        )
+        .offering(crate::fix::offer::start_agent(plan)),
         Ok(Some(s)) if s.is_live(now_secs()) => {
             let mut seen = format!("Running as pid {}, {}", s.pid, s.mode);
             if let Some(on) = &s.listening_on {
@@ -289,7 +300,8 @@ fn agent(plan: &CheckPlan) -> Outcome {
                 "{start_fix}. If it stops again, read the latest file in {}",
                 plan.config.logs_dir(&plan.config_path).display()
             ),
-        ),
+        )
+        .offering(crate::fix::offer::start_agent(plan)),
     }
 }
 
@@ -306,7 +318,8 @@ fn listening_port(plan: &CheckPlan) -> Outcome {
                     a.listening_on.as_deref().unwrap_or("no port")
                 ),
                 format!("Restart it: tentacle service {} --restart", selector(plan)),
-            ),
+            )
+            .offering(crate::fix::offer::restart_agent(plan)),
             None => Outcome::warn(
                 format!("Port {port} is free: nothing listens on it"),
                 "The agent is not running, so Octopus Server cannot connect to this listening Tentacle",
@@ -314,7 +327,8 @@ fn listening_port(plan: &CheckPlan) -> Outcome {
                     "Start it: tentacle service {0} --start (or tentacle agent {0})",
                     selector(plan)
                 ),
-            ),
+            )
+            .offering(crate::fix::offer::start_agent(plan)),
         },
         Bind::Refused(e) => Outcome::fail(
             format!("Port {port} cannot be bound by this user: {e}"),
@@ -359,6 +373,17 @@ fn in_use(
             let tentacle = list
                 .iter()
                 .any(|h| h.name.to_ascii_lowercase().contains("tentacle"));
+            let mut actions: Vec<FixAction> = list
+                .iter()
+                .filter(|h| h.pid != std::process::id())
+                .map(|h| FixAction::StopProcess {
+                    pid: h.pid,
+                    name: h.name.clone(),
+                    command: crate::fix::offer::process_command(h.pid, &h.name),
+                    port,
+                })
+                .collect();
+            actions.extend(move_port(plan, port));
             Outcome::fail(
                 format!(
                     "Port {port} is held by another process: {}",
@@ -378,6 +403,7 @@ fn in_use(
                         .join(" ")
                 )),
             )
+            .offering(actions)
         }
         Ok(_) | Err(_) => {
             let why = holders.err().unwrap_or_else(|| {
@@ -401,6 +427,7 @@ fn in_use(
                     "Stop the process listening on it (find it with `ss -ltnp` or `netstat -o -n -a -b`)",
                 ),
             )
+            .offering(move_port(plan, port))
         }
     }
 }

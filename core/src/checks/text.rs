@@ -54,6 +54,12 @@ pub(crate) fn block(r: &CheckResult) -> String {
     if let Some(fix) = &r.fix {
         out.push_str(&format!("{INDENT}fix:   {}\n", one_line(fix)));
     }
+    for action in &r.actions {
+        out.push_str(&format!(
+            "{INDENT}can fix: {} (tentacle check --fix)\n",
+            action.title()
+        ));
+    }
     out
 }
 
@@ -84,6 +90,7 @@ mod tests {
                     seen: "Port 10933 is held by another process: pid 7 (python3)".into(),
                     cause: Some("in use".into()),
                     fix: Some("stop it\nnow".into()),
+                    actions: Vec::new(),
                     elapsed: Duration::from_millis(4),
                 },
                 CheckResult {
@@ -93,6 +100,7 @@ mod tests {
                     seen: "12 GiB free".into(),
                     cause: None,
                     fix: None,
+                    actions: Vec::new(),
                     elapsed: Duration::from_millis(0),
                 },
             ],

@@ -10,8 +10,25 @@ use super::commands::InstanceArgs;
 use super::{CliError, Out, target};
 use crate::agent::{AgentContext, logging, run, services};
 
-pub fn run(args: &InstanceArgs, wait: Option<u64>, out: &mut Out<'_>) -> Result<(), CliError> {
-    let t = target(args)?;
+pub fn run(
+    args: &InstanceArgs,
+    wait: Option<u64>,
+    config_root: Option<&Path>,
+    out: &mut Out<'_>,
+) -> Result<(), CliError> {
+    let t = match config_root {
+        // The service names the root it was installed from, so the account it runs as (or a
+        // clean environment) looks where the instance is, not in its own default root.
+        Some(dir) if args.config.is_none() => {
+            let instances = crate::instance::Instances::new(crate::instance::ConfigRoot::at(dir));
+            let record = instances.select(args.instance.as_deref())?;
+            super::Target {
+                config: record.config.clone(),
+                record: Some(record),
+            }
+        }
+        _ => target(args)?,
+    };
     let config = t.load()?;
     let ctx = AgentContext::from_config(&config, &t.config);
     let _guard = logging::init(&ctx.home.join("Logs"), true).map_err(|e| {

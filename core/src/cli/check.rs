@@ -1,4 +1,4 @@
-//! `tentacle check`: runs the connectivity checks for one instance and prints the report (text or JSON); exits 1 when a check fails.
+//! `tentacle check`: runs the connectivity checks for one instance and prints the report (text or JSON); exits 1 when a check fails. With `--fix` it then offers the repairs the checks found.
 
 use std::time::Duration;
 
@@ -9,12 +9,32 @@ use crate::checks::{self, CheckOptions, CheckPlan, Verdict};
 /// The longest per-step bound accepted; a check run should stay short.
 const MAX_TIMEOUT_SECS: u64 = 120;
 
+/// `--fix` and `--yes`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Repair {
+    /// Offer the repairs.
+    pub fix: bool,
+    /// Apply them without asking.
+    pub yes: bool,
+}
+
 pub fn run(
     args: &InstanceArgs,
     json: bool,
     timeout: Option<u64>,
+    repair: Repair,
     out: &mut Out<'_>,
 ) -> Result<(), CliError> {
+    if repair.yes && !repair.fix {
+        return Err(CliError::Usage(
+            "--yes answers the questions of --fix: pass --fix --yes".to_owned(),
+        ));
+    }
+    if repair.fix && json {
+        return Err(CliError::Usage(
+            "--fix asks before each repair and cannot be combined with --json; the JSON report lists the repairs under \"actions\"".to_owned(),
+        ));
+    }
     let mut options = CheckOptions::default();
     if let Some(secs) = timeout {
         if secs == 0 || secs > MAX_TIMEOUT_SECS {
@@ -28,7 +48,7 @@ pub fn run(
     let t = target(args)?;
     let config = t.load()?;
     let plan = CheckPlan::from_config(&t.label(), &t.config, config).with_options(options);
-    let report =
+    let mut report =
         checks::run_blocking(&plan, &mut |_| {}).map_err(|e| CliError::Invalid(e.to_string()))?;
     if json {
         let text = serde_json::to_string_pretty(&report)
@@ -36,6 +56,15 @@ pub fn run(
         out.line(text);
     } else {
         out.raw(report.to_text());
+    }
+    if repair.fix {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        if let Some(after) =
+            super::check_fix::offer(&t, &plan, &report, repair.yes, &mut input, out)?
+        {
+            report = after;
+        }
     }
     let failed = report.count(Verdict::Fail);
     if failed > 0 {

@@ -254,6 +254,11 @@ pub enum Command {
         /// Remove every trusted server first
         #[arg(long = "reset-trust")]
         reset_trust: bool,
+        /// The Tentacle version Octopus Server is shown (TentacleVersion in scripts, the REST
+        /// user agent), e.g. your server's bundled Tentacle; 'default' for this build's current
+        /// Tentacle release. Octopus flags older Tentacles for upgrade, so ours reports one.
+        #[arg(long = "reported-version", value_name = "VERSION")]
+        reported_version: Option<String>,
     },
     /// Configure how the Tentacle communicates with an Octopus Server
     #[command(name = "server-comms")]
@@ -401,6 +406,32 @@ pub enum Command {
         #[arg(long = "reuse-server-thumbprint")]
         reuse_server_thumbprint: bool,
     },
+    /// Adopts an Octopus Tentacle instance on this machine: same certificate, trusted servers, port and folders
+    #[command(name = "import-tentacle")]
+    ImportTentacle {
+        /// The Octopus Tentacle instance to adopt; this Tentacle's instance gets the same name (default: Tentacle, or the only one)
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// Read this Tentacle.config instead of looking the instance up
+        #[arg(long = "from-config", value_name = "PATH")]
+        from_config: Option<PathBuf>,
+        /// Print what would be imported, secrets masked, and change nothing
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Also install and start this Tentacle's service
+        #[arg(long = "install-service")]
+        install_service: bool,
+    },
+    /// Hands an instance back to Octopus Tentacle: writes its Tentacle.config and instance record
+    #[command(name = "export-tentacle")]
+    ExportTentacle {
+        /// The instance to hand back
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        /// Write the config here instead of where it came from (then nothing else is changed)
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+    },
     /// Outputs the Tentacle configuration as JSON
     #[command(name = "show-configuration")]
     ShowConfiguration {
@@ -418,6 +449,10 @@ pub enum Command {
         /// Milliseconds to wait before starting (ignored below 20)
         #[arg(long, value_name = "MS")]
         wait: Option<u64>,
+        /// Find --instance in this config root instead of TENTACLE_CONFIG_ROOT or the account's
+        /// default (services name it, so another account or a clean environment finds the instance)
+        #[arg(long = "config-root", value_name = "DIR")]
+        config_root: Option<PathBuf>,
     },
     /// Installs, starts, stops or removes the background service that runs the agent
     Service {
@@ -461,6 +496,29 @@ pub enum Command {
         /// Seconds each connection, handshake or answer may take (default 5)
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<u64>,
+        /// Offer the repairs the checks found, asking y/N on stdin before each
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: apply every repair without asking
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Adds, removes or shows the firewall rule for the listening port (Windows Firewall, ufw or firewalld)
+    Firewall {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Allow incoming TCP connections to the listening port
+        #[arg(long)]
+        add: bool,
+        /// Remove the rule --add made
+        #[arg(long)]
+        remove: bool,
+        /// Say which firewall is active and whether it allows the port
+        #[arg(long)]
+        status: bool,
+        /// Use this port instead of the instance's listening port
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
     },
     /// Opens TLS connections to a Tentacle or Octopus Server port again and again, as TentaclePing does
     Ping {
@@ -489,8 +547,24 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         instance: Option<String>,
     },
-    /// Show the Tentacle version information
+    /// Exits 0 when the agent's liveness heartbeat (<home>/livez.heartbeat, touched every 10 s
+    /// by a healthy agent) is fresh, 1 when it is missing or stale; one line either way. For
+    /// container health checks and watchdogs
+    Livez {
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Maximum allowed age of the heartbeat in seconds (default 60)
+        #[arg(long = "max-age", value_name = "SECONDS")]
+        max_age: Option<String>,
+    },
+    /// Show this agent's version and the Tentacle version it reports to Octopus Server
+    ///
+    /// Octopus Server reads a Tentacle's version from health checks and marks older ones for
+    /// upgrade, so the agent reports a current Tentacle release (set one per instance with
+    /// `configure --reported-version`); its own version is printed beside it.
     Version {
+        #[command(flatten)]
+        instance: InstanceArgs,
         /// text or json
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,

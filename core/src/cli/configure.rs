@@ -20,6 +20,7 @@ pub struct ConfigureRequest {
     pub trust: Vec<String>,
     pub remove_trust: Vec<String>,
     pub reset_trust: bool,
+    pub reported_version: Option<String>,
 }
 
 fn thumbprints(values: &[String]) -> Result<Vec<Thumbprint>, CliError> {
@@ -62,6 +63,17 @@ pub fn configure(
         .as_deref()
         .map(parse::connection_count)
         .transpose()?;
+    // Some(None) puts the build's default back.
+    let reported_version = req
+        .reported_version
+        .as_deref()
+        .map(|v| match v.trim() {
+            d if d.eq_ignore_ascii_case("default") => Ok(None),
+            v => crate::version::validate(v)
+                .map(Some)
+                .map_err(|e| CliError::Invalid(format!("--reported-version: {e}"))),
+        })
+        .transpose()?;
     let home = req.home.map(absolute);
     let app = req.app.map(absolute);
     let nothing = !req.reset_trust
@@ -72,7 +84,8 @@ pub fn configure(
         && listen_ip.is_none()
         && count.is_none()
         && home.is_none()
-        && app.is_none();
+        && app.is_none()
+        && reported_version.is_none();
     if nothing {
         return Err(CliError::Usage(
             "Nothing to configure: pass options such as --port, --trust or --reset-trust (see tentacle help configure)".to_owned(),
@@ -133,6 +146,13 @@ pub fn configure(
         if let Some(n) = count {
             c.communication.polling_connection_count = Some(n);
             said.push(format!("Polling connection count set to: {n}"));
+        }
+        if let Some(v) = &reported_version {
+            c.reported_version = v.clone();
+            said.push(format!(
+                "Reported Tentacle version set to: {}",
+                crate::version::reported(v.as_deref())
+            ));
         }
         Ok::<_, CliError>(*c != before)
     })?;

@@ -1,12 +1,15 @@
 //! The `tentacle` command line: Tentacle's verbs and options, case-insensitive, with one-line errors.
 
+mod adopt;
 mod agent;
 mod args;
 mod certificates;
 mod check;
+mod check_fix;
 mod commands;
 mod configure;
 mod error;
+mod firewall;
 mod help;
 mod instances;
 mod parse;
@@ -89,7 +92,11 @@ fn init_console_logging() {
 
 fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
     match command {
-        Command::Agent { instance, wait } => agent::run(&instance, wait, out),
+        Command::Agent {
+            instance,
+            wait,
+            config_root,
+        } => agent::run(&instance, wait, config_root.as_deref(), out),
         Command::CreateInstance {
             instance,
             config,
@@ -132,6 +139,7 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
             trust,
             remove_trust,
             reset_trust,
+            reported_version,
         } => configure::configure(
             &instance,
             configure::ConfigureRequest {
@@ -144,6 +152,7 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
                 trust,
                 remove_trust,
                 reset_trust,
+                reported_version,
             },
             out,
         ),
@@ -228,6 +237,13 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
             out,
         ),
         Command::ShowConfiguration { instance, file } => show::configuration(&instance, file, out),
+        Command::ImportTentacle {
+            instance,
+            from_config,
+            dry_run,
+            install_service,
+        } => adopt::import(instance, from_config, dry_run, install_service, out),
+        Command::ExportTentacle { instance, to } => adopt::export(&instance, to.as_deref(), out),
         Command::Service {
             instance,
             install,
@@ -258,7 +274,21 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
             instance,
             json,
             timeout,
-        } => check::run(&instance, json, timeout, out),
+            fix,
+            yes,
+        } => check::run(&instance, json, timeout, check::Repair { fix, yes }, out),
+        Command::Firewall {
+            instance,
+            add,
+            remove,
+            status,
+            port,
+        } => firewall::run(
+            &instance,
+            firewall::Verb::from_flags(add, remove, status)?,
+            port,
+            out,
+        ),
         Command::Ping {
             host,
             port,
@@ -271,12 +301,36 @@ fn dispatch(command: Command, out: &mut Out<'_>) -> Result<(), CliError> {
             count,
             instance,
         } => ping::pong(port, count, instance.as_deref(), out),
-        Command::Version { format } => {
-            show::version(format, out);
-            Ok(())
-        }
+        Command::Version { format, instance } => show::version(&instance, format, out),
+        Command::Livez { instance, max_age } => livez(&instance, max_age.as_deref(), out),
         Command::Help { command, format } => help::help(command.as_deref(), format, out),
     }
+}
+
+/// `livez`: one line, exit 0 when the heartbeat is fresh, 1 when not.
+fn livez(args: &InstanceArgs, max_age: Option<&str>, out: &mut Out<'_>) -> Result<(), CliError> {
+    use crate::agent::livez;
+    let max = match max_age.map(str::trim) {
+        None => livez::DEFAULT_MAX_AGE,
+        Some(v) => match v.parse::<u64>() {
+            Ok(s) if s > 0 => std::time::Duration::from_secs(s),
+            _ => {
+                return Err(CliError::Invalid(format!(
+                    "--max-age must be a positive number of seconds, not '{v}'"
+                )));
+            }
+        },
+    };
+    let t = target(args)?;
+    let home = t.load()?.home_dir(&t.config);
+    let age = livez::check(&home, max).map_err(|e| CliError::Invalid(e.to_string()))?;
+    out.line(format!(
+        "Live: the heartbeat at {} is {}s old (threshold {}s)",
+        livez::heartbeat_path(&home).display(),
+        age.as_secs(),
+        max.as_secs()
+    ));
+    Ok(())
 }
 
 /// The instance a command works on: `--config` directly, else by name through the index.

@@ -30,11 +30,14 @@ fn invalid(e: RegisterError) -> CliError {
     }
 }
 
-/// The server options from the command line and the instance's web proxy (`tentacle proxy`).
+/// The server options from the command line, the instance's web proxy (`tentacle proxy`)
+/// and the Tentacle version its REST user agent reports.
 fn server_options(
     api: &ApiArgs,
-    web_proxy: Option<crate::instance::ProxySettings>,
+    config: &crate::instance::TentacleConfig,
 ) -> Result<ServerOptions, CliError> {
+    let web_proxy = Some(config.proxy.clone());
+    let tentacle_version = crate::version::reported(config.reported_version.as_deref());
     let server = api
         .server
         .as_deref()
@@ -61,6 +64,7 @@ fn server_options(
             space: api.space.clone().filter(|s| !s.trim().is_empty()),
             proxy: web_proxy,
             ignore_ssl_errors: api.ignore_ssl_errors,
+            tentacle_version,
         });
     }
     let auth = match (&api.api_key, &api.username, &api.password) {
@@ -104,6 +108,7 @@ fn server_options(
         space: api.space.clone().filter(|s| !s.trim().is_empty()),
         proxy: web_proxy,
         ignore_ssl_errors: api.ignore_ssl_errors,
+        tentacle_version,
     })
 }
 
@@ -283,7 +288,7 @@ fn run_registration(
     let comms = comms(r)?;
     let t = target(args)?;
     let config = t.load()?;
-    let opts = server_options(api, Some(config.proxy.clone()))?;
+    let opts = server_options(api, &config)?;
     let job = RegisterJob {
         opts,
         reg: Registration {
@@ -365,7 +370,7 @@ pub fn deregister(
 ) -> Result<(), CliError> {
     let t = target(args)?;
     let config = t.load()?;
-    let opts = server_options(api, Some(config.proxy.clone()))?;
+    let opts = server_options(api, &config)?;
     let selector = t.selector();
     let job = DeregisterJob {
         opts,
@@ -428,7 +433,7 @@ pub fn poll_server(
             Auth::ApiKey(Secret::new("")),
         ))
     } else {
-        Some(server_options(api, Some(config.proxy.clone()))?)
+        Some(server_options(api, &config)?)
     };
     if opts.is_none() && comms_address.is_none() && web_socket.is_none() {
         return Err(CliError::Usage(

@@ -18,7 +18,7 @@ pub fn run(
     let (name, agent_args) = match &t.record {
         Some(r) => (
             r.name.clone(),
-            ServiceSpec::agent_args_for_instance(&r.name),
+            ServiceSpec::agent_args_for_instance_here(&r.name),
         ),
         None => (
             t.config
@@ -47,6 +47,24 @@ pub fn run(
         password: password.map(crate::secret::Secret::new),
         logs_dir: config.logs_dir(&t.config),
     };
+    // The account must be able to read its configuration and key before the service starts.
+    if let Some(user) = spec.username.as_deref()
+        && (verbs.install || verbs.reconfigure)
+    {
+        let files = service::access::InstanceFiles {
+            config: t.config.clone(),
+            home: config.home_dir(&t.config),
+            certificate: config.certificate.as_ref().map(|c| {
+                t.config
+                    .parent()
+                    .map(|d| d.join(&c.file))
+                    .unwrap_or_else(|| c.file.clone())
+            }),
+        };
+        for line in service::access::grant(user, &files).map_err(invalid)? {
+            out.line(line);
+        }
+    }
     let backend = service::platform_backend().map_err(invalid)?;
     let status = service::apply(backend.as_ref(), &spec, verbs, &mut |line| out.line(line))
         .map_err(invalid)?;

@@ -83,19 +83,47 @@ pub fn configuration(
     Ok(())
 }
 
-pub fn version(format: Format, out: &mut Out<'_>) {
-    let v = crate::VERSION;
+/// `version`: the Tentacle version Octopus Server is shown (first line, where Tentacle prints
+/// its own), then this agent's own version. An instance named with `--instance`/`--config`
+/// must exist; otherwise the default instance's setting is used when there is one.
+pub fn version(args: &InstanceArgs, format: Format, out: &mut Out<'_>) -> Result<(), CliError> {
+    let explicit = args.instance.is_some() || args.config.is_some();
+    let configured = match target(args).and_then(|t| Ok((t.label(), t.load()?))) {
+        Ok((label, cfg)) => Some((label, cfg.reported_version)),
+        Err(e) if explicit => return Err(e),
+        Err(_) => None,
+    };
+    let (instance, setting) = configured.unzip();
+    let setting = setting.flatten();
+    let reported = crate::version::reported(setting.as_deref());
+    let source = match (&instance, &setting) {
+        (Some(i), Some(_)) => format!("set for instance '{i}' with configure --reported-version"),
+        _ => "this build's default, the current Tentacle release".to_owned(),
+    };
+    let ours = crate::VERSION;
     match format {
-        Format::Text => out.line(v),
+        Format::Text => {
+            out.line(&reported);
+            out.line(format!(
+                "Tentacle Manager agent {ours}; Octopus Server is shown Tentacle {reported} ({source})"
+            ));
+        }
         Format::Json => {
-            let mmp: String = v.split(['-', '+']).next().unwrap_or(v).to_owned();
+            let mmp: String = reported
+                .split(['-', '+'])
+                .next()
+                .unwrap_or(&reported)
+                .to_owned();
             out.line(json!({
-                "InformationalVersion": v,
+                "InformationalVersion": reported,
                 "MajorMinorPatch": mmp,
-                "NuGetVersion": v,
+                "NuGetVersion": reported,
                 "SourceBranchName": "main",
-                "IsPrerelease": v.contains('-'),
+                "IsPrerelease": reported.contains('-'),
+                "AgentVersion": ours,
+                "ReportedVersionSource": source,
             }));
         }
     }
+    Ok(())
 }

@@ -149,7 +149,12 @@ pub fn parse_timespan(text: &str) -> Option<Duration> {
         Some(_) => return None,
         None => 0,
     };
-    Some(Duration::from_secs(days * 86_400 + h * 3600 + m * 60 + s) + Duration::from_nanos(nanos))
+    // A peer may send any number of days; saturate rather than overflow (a panic in debug
+    // builds, a wrapped short wait in release ones).
+    let secs = days
+        .saturating_mul(86_400)
+        .saturating_add(h * 3600 + m * 60 + s);
+    Some(Duration::from_secs(secs).saturating_add(Duration::from_nanos(nanos)))
 }
 
 /// Serialises a value and puts `"$type": type_name` first, as Json.NET does for a value in an

@@ -13,6 +13,8 @@ use super::frame::{
     self, Control, FrameError, Identity, Inflater, Preamble, STREAM_HEADER_LEN, STREAM_TRAILER_LEN,
 };
 use super::message::{DataStreamRef, Envelope, data_streams};
+pub use super::spool::ReceivedStream;
+use super::spool::Spool;
 
 /// Size limits that protect memory and disk from a hostile or broken peer.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct Limits {
     pub max_stream: u64,
     /// Where received DataStreams are spooled.
     pub temp_dir: PathBuf,
+    /// What a peer may cost before it proves a trusted thumbprint (acceptors only).
+    pub preauth: super::preauth::PreauthLimits,
 }
 
 impl Default for Limits {
@@ -31,6 +35,7 @@ impl Default for Limits {
             max_message: 16 * 1024 * 1024,
             max_stream: 64 * 1024 * 1024 * 1024,
             temp_dir: std::env::temp_dir(),
+            preauth: Default::default(),
         }
     }
 }
@@ -124,46 +129,6 @@ impl OutgoingStream {
     }
 }
 
-/// A DataStream received and spooled to a temp file, deleted when dropped unless persisted.
-#[derive(Debug)]
-pub struct ReceivedStream {
-    /// Its id.
-    pub id: Guid,
-    /// Its length.
-    pub length: u64,
-    file: tempfile::TempPath,
-}
-
-impl ReceivedStream {
-    /// Where the bytes are.
-    pub fn path(&self) -> &Path {
-        &self.file
-    }
-
-    /// Reads it into memory; only for streams known to be small.
-    pub fn read_to_vec(&self, max: u64) -> std::io::Result<Vec<u8>> {
-        if self.length > max {
-            return Err(std::io::Error::other(format!(
-                "DataStream of {} bytes is larger than the {max} bytes this call accepts",
-                self.length
-            )));
-        }
-        std::fs::read(&self.file)
-    }
-
-    /// Moves it to `dest` (same file system) or copies it, then forgets the temp file.
-    pub fn persist(self, dest: &Path) -> std::io::Result<()> {
-        match self.file.persist(dest) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let tmp = e.path;
-                std::fs::copy(&tmp, dest)?;
-                Ok(())
-            }
-        }
-    }
-}
-
 const CHUNK: usize = 64 * 1024;
 
 /// A Halibut connection over `S`.
@@ -174,6 +139,7 @@ pub struct Connection<S> {
     eof: bool,
     read_size: usize,
     limits: Limits,
+    write_timeout: Duration,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -186,7 +152,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             eof: false,
             read_size: 4096,
             limits,
+            write_timeout: Timeouts::default().io,
         }
+    }
+
+    /// How long any one write may wait for the peer to take bytes (the I/O timeout by
+    /// default): a peer that stops reading is dropped instead of holding a task for ever.
+    pub fn set_write_timeout(&mut self, limit: Duration) {
+        self.write_timeout = limit;
     }
 
     /// The stream underneath.
@@ -244,11 +217,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
 
     async fn write_unit(&mut self, bytes: &[u8], what: &'static str) -> Result<(), HalibutError> {
         // One write and one flush per protocol unit, so old peers that read per TLS record cope (§3.6).
-        self.stream
-            .write_all(bytes)
-            .await
-            .map_err(HalibutError::io(what))?;
-        self.stream.flush().await.map_err(HalibutError::io(what))
+        self.write_raw(bytes, what).await?;
+        self.flush_raw(what).await
+    }
+
+    /// `write_all` bounded by the write timeout.
+    async fn write_raw(&mut self, bytes: &[u8], what: &'static str) -> Result<(), HalibutError> {
+        let limit = self.write_timeout;
+        match tokio::time::timeout(limit, self.stream.write_all(bytes)).await {
+            Err(_) => Err(HalibutError::Timeout {
+                what: "the peer to read what we sent",
+                after: limit,
+            }),
+            Ok(r) => r.map_err(HalibutError::io(what)),
+        }
+    }
+
+    /// `flush` bounded by the write timeout.
+    async fn flush_raw(&mut self, what: &'static str) -> Result<(), HalibutError> {
+        let limit = self.write_timeout;
+        match tokio::time::timeout(limit, self.stream.flush()).await {
+            Err(_) => Err(HalibutError::Timeout {
+                what: "the peer to read what we sent",
+                after: limit,
+            }),
+            Ok(r) => r.map_err(HalibutError::io(what)),
+        }
     }
 
     /// Initiator: `MX\r\n\r\n`.
@@ -260,9 +254,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Acceptor: reads the preamble (§2.1).
     pub async fn read_preamble(&mut self, within: Duration) -> Result<Preamble, HalibutError> {
         let deadline = Instant::now() + within;
+        let mut reader = frame::PreambleReader::default();
         loop {
-            if let Some((p, used)) = frame::take_preamble(self.pending(), self.eof) {
-                self.consume(used);
+            // Each byte is handed to the reader once and dropped from the buffer.
+            let eof = self.eof;
+            let (used, done) = reader.feed(self.pending(), eof);
+            self.consume(used);
+            if let Some(p) = done {
                 return Ok(p);
             }
             self.fill(deadline, "the MX preamble", within).await?;
@@ -281,9 +279,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Reads the peer's identity.
     pub async fn read_identity(&mut self, within: Duration) -> Result<Identity, HalibutError> {
         let deadline = Instant::now() + within;
+        let mut reader = frame::IdentityReader::default();
         loop {
-            if let Some((id, used)) = frame::parse_identity(self.pending())? {
-                self.consume(used);
+            let (used, done) = reader.feed(self.pending())?;
+            self.consume(used);
+            if let Some(id) = done {
                 return Ok(id);
             }
             if !self.fill(deadline, "the remote identity", within).await? {
@@ -331,10 +331,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             )));
         }
         let bytes = frame::encode_message(envelope)?;
-        self.stream
-            .write_all(&bytes)
-            .await
-            .map_err(HalibutError::io("sending a message"))?;
+        self.write_raw(&bytes, "sending a message").await?;
         for r in refs {
             let index = streams.iter().position(|s| s.id == r.id).ok_or_else(|| {
                 HalibutError::DataStream(format!("no data supplied for DataStream {}", r.id))
@@ -348,10 +345,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             self.send_stream(s).await?;
         }
-        self.stream
-            .flush()
-            .await
-            .map_err(HalibutError::io("sending a message"))
+        self.flush_raw("sending a message").await
     }
 
     async fn send_stream(&mut self, s: OutgoingStream) -> Result<(), HalibutError> {
@@ -360,10 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             .await?;
         let sent = match s.source {
             StreamSource::Bytes(b) => {
-                self.stream
-                    .write_all(&b)
-                    .await
-                    .map_err(HalibutError::io(what))?;
+                self.write_raw(&b, what).await?;
                 b.len() as u64
             }
             StreamSource::File(path) => {
@@ -384,10 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     if n == 0 {
                         break;
                     }
-                    self.stream
-                        .write_all(&chunk[..n])
-                        .await
-                        .map_err(HalibutError::io(what))?;
+                    self.write_raw(&chunk[..n], what).await?;
                     total += n as u64;
                 }
                 total
@@ -400,8 +388,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 s.id, s.length
             )));
         }
-        self.stream.flush().await.map_err(HalibutError::io(what))?;
+        self.flush_raw(what).await?;
         self.write_unit(&frame::encode_stream_trailer(s.length), what)
+            .await
+    }
+
+    /// Waits up to `first_byte` for the next message to start arriving; false when the peer
+    /// closed first. Cancel-safe (a read either lands in the buffer or never happened), so a
+    /// caller may give up on an idle connection without losing a message that began.
+    pub async fn wait_for_message(&mut self, first_byte: Duration) -> Result<bool, HalibutError> {
+        if !self.pending().is_empty() {
+            return Ok(true);
+        }
+        self.fill(Instant::now() + first_byte, "the next message", first_byte)
             .await
     }
 
@@ -455,12 +454,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     "Unexpected stream! {id} is not referenced by the message, or came twice"
                 )));
             }
-            let mut file = tempfile::NamedTempFile::new_in(&self.limits.temp_dir).map_err(|e| {
-                HalibutError::DataStream(format!(
-                    "cannot create a temp file in {}: {e}",
-                    self.limits.temp_dir.display()
-                ))
-            })?;
+            let mut spool = Spool::start(self.limits.temp_dir.clone());
+            let mut batch = Vec::with_capacity(CHUNK.min(length as usize));
             let mut left = length;
             while left > 0 {
                 if self.pending().is_empty() {
@@ -470,24 +465,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         return Err(HalibutError::Closed("receiving a DataStream"));
                     }
                 }
-                let take = (self.pending().len() as u64).min(left) as usize;
-                std::io::Write::write_all(&mut file, &self.pending()[..take]).map_err(|e| {
-                    HalibutError::DataStream(format!("cannot spool a DataStream to disk: {e}"))
-                })?;
+                let take = (self.pending().len() as u64)
+                    .min(left)
+                    .min((CHUNK - batch.len()) as u64) as usize;
+                batch.extend_from_slice(&self.pending()[..take]);
                 self.consume(take);
                 left -= take as u64;
+                if batch.len() == CHUNK || left == 0 {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(CHUNK));
+                    spool.write(full).await.map_err(HalibutError::DataStream)?;
+                }
             }
             let trailer: [u8; STREAM_TRAILER_LEN] =
                 self.read_exact_array(io, "a DataStream trailer").await?;
             frame::decode_stream_trailer(&trailer, length)?;
-            std::io::Write::flush(&mut file).map_err(|e| {
-                HalibutError::DataStream(format!("cannot spool a DataStream to disk: {e}"))
-            })?;
-            out.push(ReceivedStream {
-                id,
-                length,
-                file: file.into_temp_path(),
-            });
+            let file = spool.finish().await.map_err(HalibutError::DataStream)?;
+            out.push(ReceivedStream::new(id, length, file));
         }
         Ok(out)
     }

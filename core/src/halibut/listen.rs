@@ -10,9 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::HalibutError;
+use super::admission::{Admission, Outcome, SUMMARY_PERIOD, Ticket};
 use super::connection::{Connection, Limits, Timeouts};
 use super::frame::{Control, Identity, Preamble};
 use super::message::Envelope;
+use super::preauth::{Budget, Metered};
 use super::queue::PollingQueues;
 use super::rpc::ServiceTable;
 use crate::trust::Thumbprint;
@@ -78,6 +80,39 @@ enum Transport {
     WebSocket,
 }
 
+/// An accepted TLS stream over the metered socket.
+type PreauthTls = tokio_rustls::server::TlsStream<Metered<tokio::net::TcpStream>>;
+
+/// Where the pre-authentication phase left a connection.
+enum Phase {
+    /// TLS done with a trusted client certificate.
+    Trusted(Box<PreauthTls>, Thumbprint),
+    /// Finished (welcome page, refusal, failure) without ever being trusted.
+    Done(Outcome),
+}
+
+/// The outcome for a Halibut peer without a trusted certificate.
+fn refused(presented: Option<Thumbprint>) -> Outcome {
+    match presented {
+        Some(t) => Outcome::Untrusted(t),
+        None => Outcome::NoCertificate,
+    }
+}
+
+/// The WebSocket port's answer to a peer without a trusted certificate: the welcome page for
+/// plain HTTPS, nothing for a WebSocket upgrade.
+async fn untrusted_websocket(tls: PreauthTls, presented: Option<Thumbprint>) -> Outcome {
+    match super::transport::websocket::server_accept(tls).await {
+        Ok(super::transport::websocket::ServerAccept::NotWebSocket { stream, .. }) => {
+            let _ =
+                super::welcome::serve_welcome(stream, super::welcome::AlreadyRead::Headers).await;
+            Outcome::Welcome
+        }
+        Ok(super::transport::websocket::ServerAccept::WebSocket { .. }) => refused(presented),
+        Err(_) => Outcome::Closed,
+    }
+}
+
 /// Everything an acceptor needs.
 pub struct Acceptor {
     /// Our TLS identity (requests, never requires, a client certificate).
@@ -92,7 +127,8 @@ pub struct Acceptor {
     pub timeouts: Timeouts,
     /// Size limits.
     pub limits: Limits,
-    /// Most connections served at once; more are closed straight away.
+    /// Most trusted connections served at once; while all are in use, new connections are
+    /// closed straight away. Unauthenticated ones are bounded by `limits.preauth` instead.
     pub max_connections: usize,
     /// The HTTP response for browsers.
     pub welcome: Arc<Vec<u8>>,
@@ -131,11 +167,20 @@ impl Acceptor {
         mut shutdown: watch::Receiver<bool>,
         transport: Transport,
     ) -> std::io::Result<()> {
+        // Slots for trusted connections only; unauthenticated ones are bounded by admission.
         let slots = Arc::new(Semaphore::new(self.max_connections));
+        let admission = Admission::new(self.limits.preauth.clone());
+        // Checked every second; a summary is written at most once per SUMMARY_PERIOD.
+        let mut summary = tokio::time::interval(SUMMARY_PERIOD / 10);
+        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut backoff = Duration::from_millis(10);
         loop {
             let accepted = tokio::select! {
                 r = listener.accept() => r,
+                _ = summary.tick() => {
+                    admission.flush();
+                    continue;
+                }
                 _ = shutdown.changed() => break,
             };
             let (tcp, peer) = match accepted {
@@ -153,75 +198,143 @@ impl Acceptor {
             };
             self.accepted
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, limit = self.max_connections, "connection limit reached; closing new connection");
+            // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d; count it as a.b.c.d.
+            let address = peer.ip().to_canonical();
+            if slots.available_permits() == 0 {
+                // Every slot is held by a trusted connection: a newcomer could not be served.
+                admission.refused(address);
                 drop(tcp);
                 continue;
-            };
+            }
+            let ticket = admission.admit(address);
             let this = self.clone();
             let stop = shutdown.clone();
+            let slots = slots.clone();
             tokio::spawn(async move {
-                let _permit = permit;
-                let result = match transport {
-                    Transport::Tcp => this.handle(tcp, peer, stop).await,
-                    Transport::WebSocket => this.handle_websocket(tcp, peer, stop).await,
-                };
+                let result = this.handle(tcp, peer, ticket, slots, transport, stop).await;
                 if let Err(e) = result {
                     tracing::info!(%peer, error = %e, "connection ended");
                 }
             });
         }
+        admission.flush();
         Ok(())
     }
 
-    async fn handle_websocket(
-        &self,
-        tcp: tokio::net::TcpStream,
-        peer: SocketAddr,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<(), HalibutError> {
-        let (tls, presented) = self.accept_tls(tcp, peer).await?;
-        match super::transport::websocket::server_accept(tls).await? {
-            super::transport::websocket::ServerAccept::NotWebSocket { stream, .. } => {
-                super::welcome::serve_welcome(stream, super::welcome::AlreadyRead::Headers)
-                    .await
-                    .map_err(HalibutError::io("sending the welcome page"))
-            }
-            super::transport::websocket::ServerAccept::WebSocket { stream, .. } => {
-                self.authorise(peer, presented.as_ref())?;
-                let conn = Connection::new(stream, self.limits.clone());
-                self.serve_identified(conn, peer, presented, shutdown).await
-            }
-        }
-    }
-
+    /// One accepted connection: the pre-authentication phase under its budget, deadline and
+    /// admission ticket, then (for a trusted thumbprint) the protocol with a trusted slot.
+    /// Errors are returned only for trusted connections; the rest end in the summary.
     async fn handle(
         &self,
         tcp: tokio::net::TcpStream,
         peer: SocketAddr,
+        ticket: Ticket,
+        slots: Arc<Semaphore>,
+        transport: Transport,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
-        let (tls, presented) = self.accept_tls(tcp, peer).await?;
-        self.serve(tls, peer, presented, shutdown).await
+        super::transport::tcp::configure_accepted(&tcp);
+        let budget = Budget::new(self.limits.preauth.budget);
+        let tcp = Metered::new(tcp, budget.clone());
+        let phase = tokio::select! {
+            r = tokio::time::timeout(self.limits.preauth.deadline, self.preauth(tcp, peer, transport)) => {
+                r.unwrap_or(Phase::Done(Outcome::PastDeadline))
+            }
+            _ = ticket.shed() => Phase::Done(Outcome::Shed),
+        };
+        let (tls, presented) = match phase {
+            Phase::Trusted(tls, presented) => (*tls, presented),
+            Phase::Done(outcome) => {
+                let outcome = if budget.exhausted() {
+                    Outcome::OverBudget
+                } else {
+                    outcome
+                };
+                ticket.finish(outcome);
+                return Ok(());
+            }
+        };
+        let Ok(_slot) = slots.try_acquire_owned() else {
+            ticket.finish(Outcome::Refused);
+            return Ok(());
+        };
+        ticket.authenticated();
+        budget.lift();
+        match transport {
+            Transport::Tcp => self.serve(tls, peer, Some(presented), shutdown).await,
+            Transport::WebSocket => self.serve_websocket(tls, peer, presented, shutdown).await,
+        }
     }
 
-    /// Socket options, the TLS handshake (bounded), and the client certificate's thumbprint.
-    async fn accept_tls(
+    /// TLS, then either a trusted thumbprint or, for anyone else, the welcome page or nothing.
+    async fn preauth(
         &self,
-        tcp: tokio::net::TcpStream,
+        tcp: Metered<tokio::net::TcpStream>,
         peer: SocketAddr,
-    ) -> Result<
-        (
-            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-            Option<Thumbprint>,
-        ),
-        HalibutError,
-    > {
-        super::transport::tcp::configure_accepted(&tcp);
+        transport: Transport,
+    ) -> Phase {
         let tls =
-            super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io).await?;
+            match super::tls::accept(tcp, self.tls.clone(), &peer.to_string(), self.timeouts.io)
+                .await
+            {
+                Ok(tls) => tls,
+                Err(_) => return Phase::Done(Outcome::TlsFailed),
+            };
         let presented = super::tls::peer_thumbprint(tls.get_ref().1);
-        Ok((tls, presented))
+        if let Some(t) = presented.as_ref().filter(|t| self.trusted.contains(t)) {
+            return Phase::Trusted(Box::new(tls), t.clone());
+        }
+        Phase::Done(match transport {
+            Transport::Tcp => self.untrusted_tcp(tls, presented).await,
+            Transport::WebSocket => untrusted_websocket(tls, presented).await,
+        })
+    }
+
+    /// A peer without a trusted certificate on the TCP port: browsers get the welcome page,
+    /// Halibut peers nothing at all (§1.4).
+    async fn untrusted_tcp(&self, tls: PreauthTls, presented: Option<Thumbprint>) -> Outcome {
+        let mut conn = Connection::new(tls, self.limits.clone());
+        match conn.read_preamble(self.limits.preauth.deadline).await {
+            Ok(Preamble::Halibut) => refused(presented),
+            Ok(Preamble::Other(_)) => {
+                let (mut s, _) = conn.into_parts();
+                if s.write_all(&self.welcome).await.is_ok() {
+                    let _ = s.flush().await;
+                    let _ = s.shutdown().await;
+                }
+                Outcome::Welcome
+            }
+            Ok(Preamble::Empty) | Err(_) => Outcome::Closed,
+        }
+    }
+
+    /// A trusted peer on the WebSocket port: the upgrade, then the protocol (or the welcome page).
+    async fn serve_websocket(
+        &self,
+        tls: PreauthTls,
+        peer: SocketAddr,
+        presented: Thumbprint,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), HalibutError> {
+        match super::transport::websocket::server_accept(tls).await? {
+            super::transport::websocket::ServerAccept::NotWebSocket { stream, .. } => {
+                let page =
+                    super::welcome::serve_welcome(stream, super::welcome::AlreadyRead::Headers);
+                tokio::time::timeout(self.timeouts.io, page)
+                    .await
+                    .map_err(|_| HalibutError::Timeout {
+                        what: "the peer to read the welcome page",
+                        after: self.timeouts.io,
+                    })?
+                    .map_err(HalibutError::io("sending the welcome page"))
+            }
+            super::transport::websocket::ServerAccept::WebSocket { stream, .. } => {
+                let mut conn = Connection::new(stream, self.limits.clone());
+                conn.set_write_timeout(self.timeouts.io);
+                self.serve_identified(conn, peer, Some(presented), shutdown)
+                    .await
+            }
+        }
     }
 
     /// Runs the protocol on an accepted, TLS-wrapped (or WebSocket) stream whose client
@@ -237,13 +350,18 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let mut conn = Connection::new(stream, self.limits.clone());
+        conn.set_write_timeout(self.timeouts.io);
         match conn.read_preamble(self.timeouts.io).await? {
             Preamble::Empty => return Ok(()),
             Preamble::Other(first) => {
                 tracing::debug!(%peer, request = %first.lines().next().unwrap_or_default(), "serving the welcome page");
                 let (mut s, _) = conn.into_parts();
-                s.write_all(&self.welcome)
+                tokio::time::timeout(self.timeouts.io, s.write_all(&self.welcome))
                     .await
+                    .map_err(|_| HalibutError::Timeout {
+                        what: "the peer to read the welcome page",
+                        after: self.timeouts.io,
+                    })?
                     .map_err(HalibutError::io("sending the welcome page"))?;
                 let _ = s.flush().await;
                 let _ = s.shutdown().await;

@@ -14,6 +14,7 @@
 //! | [`connection`] | one connection's units over any stream, with timeouts, limits and spooled DataStreams |
 //! | [`dial`] | opening an outbound connection (TCP, proxy, WebSocket) up to `MX-SERVER` |
 //! | [`listen`] | the acceptor: MX-CLIENT peers get RPCs, MX-SUBSCRIBER peers get their queue |
+//! | [`preauth`], [`admission`] | what an unauthenticated peer may cost: byte budget, deadline, shedding |
 //! | [`poll`] | the polling subscriber with reconnect backoff |
 //! | [`client`], [`queue`] | calling listening Tentacles (pooled) and polling ones (queued) |
 //! | [`rpc`] | the service table and dispatch |
@@ -34,10 +35,13 @@
 //! - Preamble and identity in one TLS record (question 9): the reader keeps whatever it read past
 //!   a unit, so any segmentation works, and the writer still flushes each unit on its own.
 
+pub mod admission;
 pub mod bson;
 pub mod connection;
 mod error;
 pub mod frame;
+#[cfg(test)]
+mod hostile_tests;
 pub mod message;
 
 pub use error::HalibutError;
@@ -45,8 +49,10 @@ pub mod client;
 pub mod dial;
 pub mod listen;
 pub mod poll;
+pub mod preauth;
 pub mod queue;
 pub mod rpc;
+mod spool;
 pub mod tls;
 pub mod transport;
 pub mod welcome;

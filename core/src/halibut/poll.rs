@@ -116,11 +116,14 @@ impl Subscriber {
                 return;
             }
             let _ = state.send(LinkState::Connecting);
-            let outcome = tokio::select! {
-                r = self.poll_once(&state, &mut failures, shutdown.clone()) => r,
-                _ = shutdown.changed() => return,
-            };
-            if *shutdown.borrow() {
+            // Not raced against `shutdown`: poll_once stops at the next safe point itself, so
+            // a request already received is still run and answered (a V1 StartScript's
+            // ticket exists only in that answer).
+            let outcome = self
+                .poll_once(&state, &mut failures, shutdown.clone())
+                .await;
+            // A dropped sender means nobody can ask us to stop any more: the agent is gone.
+            if *shutdown.borrow() || shutdown.has_changed().is_err() {
                 return;
             }
             let error = match outcome {
@@ -145,18 +148,22 @@ impl Subscriber {
         &self,
         state: &watch::Sender<LinkState>,
         failures: &mut u32,
-        shutdown: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError> {
-        let mut conn = open(
+        let identity = Identity::Subscriber(self.subscription.clone());
+        let dial = open(
             &self.address,
             self.tls.clone(),
             self.proxy.as_ref(),
             self.connect_timeout,
             &self.timeouts,
             &self.limits,
-            &Identity::Subscriber(self.subscription.clone()),
-        )
-        .await?;
+            &identity,
+        );
+        let mut conn = tokio::select! {
+            c = dial => c?,
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        };
         // A healthy connection resets the streak, so the next drop retries quickly.
         *failures = 0;
         tracing::info!(server = %self.address.describe(), subscription = %self.subscription, "polling connection established");
@@ -178,12 +185,22 @@ impl Subscriber {
         conn: &mut Connection<S>,
         state: &watch::Sender<LinkState>,
         since: SystemTime,
-        shutdown: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), HalibutError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
     {
         loop {
+            // Idle, a stop ends the connection now; once a message has begun, it is read,
+            // run and answered first.
+            let started = tokio::select! {
+                biased;
+                s = conn.wait_for_message(self.timeouts.polling_receive) => s?,
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            };
+            if !started {
+                return Err(HalibutError::Closed("waiting for the next request"));
+            }
             let Some((envelope, streams)) = conn
                 .read_message(self.timeouts.polling_receive, self.timeouts.io)
                 .await?
@@ -228,6 +245,10 @@ impl Subscriber {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "poll_tests.rs"]
+mod graceful_tests;
 
 #[cfg(test)]
 mod tests {

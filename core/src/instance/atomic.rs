@@ -19,9 +19,11 @@ pub enum FileMode {
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: FileMode) -> io::Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir)?;
-    let tmp = temp_path(path);
+    // On Windows an owner-only file is born in a restricted folder (see `private`).
+    let tmp = super::private::stage(temp_path(path), mode == FileMode::OwnerOnly)?;
     let result = (|| {
         let mut file = open_new(&tmp, mode)?;
+        keep_owner(&file, path, &dir)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -133,6 +135,29 @@ fn restrict(_path: &Path, _mode: FileMode) -> io::Result<()> {
     Ok(())
 }
 
+/// As root, a file we write keeps the owner of the file it replaces, and a new one takes its
+/// folder's owner: an instance given to a service account (`service --install --username`)
+/// stays readable by that account after root edits its configuration or certificate.
+#[cfg(unix)]
+fn keep_owner(file: &File, path: &Path, dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let Ok(meta) = fs::metadata(path).or_else(|_| fs::metadata(dir)) else {
+        return Ok(());
+    };
+    if meta.uid() == 0 && meta.gid() == 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_file: &File, _path: &Path, _dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) {
     // Makes the rename itself durable; a failure here cannot lose the old or new content.
@@ -165,31 +190,71 @@ impl FileLock {
             .create(true)
             .truncate(false)
             .open(&path)?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(FileLock { file, path }),
-                Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "another Tentacle process (manager, CLI or agent) held the lock for more than {} s: {}",
-                            timeout.as_secs(),
-                            path.display()
-                        ),
-                    ));
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(e),
+        // Root's lock file in a service account's folder must stay openable by that account.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let dir = parent_dir(&path);
+            if let (Ok(lock), Ok(folder)) = (file.metadata(), fs::metadata(&dir))
+                && rustix::process::geteuid().is_root()
+                && lock.uid() != folder.uid()
+            {
+                std::os::unix::fs::fchown(&file, Some(folder.uid()), Some(folder.gid()))?;
             }
         }
+        match file.try_lock() {
+            Ok(()) => return Ok(FileLock { file, path }),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // Contended: the wait sleeps, so keep it off the async runtime's workers.
+        off_runtime(move || wait_for_lock(file, path, timeout))
+    }
+
+    /// [`FileLock::acquire`] on the blocking pool, for async callers on any runtime flavour.
+    pub async fn acquire_async(target: PathBuf, timeout: Duration) -> io::Result<FileLock> {
+        tokio::task::spawn_blocking(move || FileLock::acquire(&target, timeout))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Runs a blocking wait so that it does not starve the tasks of the runtime it is called
+/// from: on a multi-thread runtime the worker hands its other tasks to another thread first.
+/// (A current-thread runtime cannot do that; outside any runtime there is nothing to starve.)
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+fn wait_for_lock(file: File, path: PathBuf, timeout: Duration) -> io::Result<FileLock> {
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        match file.try_lock() {
+            Ok(()) => return Ok(FileLock { file, path }),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "another Tentacle process (manager, CLI or agent) held the lock for more than {} s: {}",
+                        timeout.as_secs(),
+                        path.display()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 
@@ -223,6 +288,41 @@ mod tests {
         write_atomic(&path, b"secret", FileMode::OwnerOnly).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    /// One runtime worker, and a task that must wait for the lock: the other tasks on that
+    /// worker keep running meanwhile. Here the holder lets go only when another task pings
+    /// it, so a wait that sleeps on the worker never gets the lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn waiting_for_the_lock_does_not_stall_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("c.toml");
+        let held = FileLock::acquire(&target, Duration::from_secs(1)).unwrap();
+        let (ping, pinged) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::Builder::new()
+            .name("lock holder".into())
+            .spawn(move || {
+                let _ = pinged.recv_timeout(Duration::from_secs(20));
+                drop(held);
+            })
+            .unwrap();
+        let waiter = {
+            let target = target.clone();
+            tokio::spawn(
+                async move { FileLock::acquire(&target, Duration::from_secs(5)).map(|_| ()) },
+            )
+        };
+        let pinger = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = ping.send(());
+        });
+        let got = waiter.await.unwrap();
+        assert!(
+            got.is_ok(),
+            "the waiter starved the task that frees the lock: {got:?}"
+        );
+        pinger.await.unwrap();
+        holder.join().unwrap();
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct TentacleConfig {
     /// Servers this Tentacle trusts, listening or polling.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_servers: Vec<TrustedServer>,
+    /// The Tentacle version Octopus Server is shown (`TentacleVersion`, the REST user agent);
+    /// unset means this build's default (see `crate::version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_version: Option<String>,
 }
 
 /// Listening and polling settings.
@@ -62,6 +66,34 @@ pub struct Communication {
     /// Connections kept open to each polling server; unset means 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polling_connection_count: Option<u32>,
+    /// What a peer may cost on the listening port before it proves a trusted thumbprint.
+    #[serde(default, skip_serializing_if = "PreauthSettings::is_unset")]
+    pub preauth: PreauthSettings,
+}
+
+/// `[communication.preauth]`: limits for connections not yet trusted; unset keys take the
+/// defaults in `halibut::preauth` (10 s, 65536 bytes, 64 per address, 256 in all).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreauthSettings {
+    /// Seconds a peer has to present a trusted certificate (or get its welcome page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_seconds: Option<u32>,
+    /// Bytes a peer may send before it is trusted, the TLS handshake included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_bytes: Option<u32>,
+    /// Untrusted connections held at once from one address; the oldest is closed beyond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_address: Option<u32>,
+    /// Untrusted connections held at once in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total: Option<u32>,
+}
+
+impl PreauthSettings {
+    /// True when nothing is set (then the section is not written).
+    pub fn is_unset(&self) -> bool {
+        *self == PreauthSettings::default()
+    }
 }
 
 impl Communication {
@@ -91,6 +123,7 @@ impl Default for Communication {
             no_listen: false,
             listen_ip: None,
             polling_connection_count: None,
+            preauth: PreauthSettings::default(),
         }
     }
 }
@@ -166,6 +199,7 @@ impl TentacleConfig {
             proxy: ProxySettings::default(),
             polling_proxy: ProxySettings::default(),
             trusted_servers: Vec::new(),
+            reported_version: None,
         }
     }
 

@@ -3,7 +3,9 @@
 pub mod atomic;
 mod config;
 mod index;
+mod listen;
 mod name;
+pub mod private;
 mod root;
 
 use std::io;
@@ -11,9 +13,10 @@ use std::path::PathBuf;
 
 pub use config::{
     CONFIG_FORMAT_VERSION, CertificateRef, Communication, DEFAULT_LISTEN_PORT,
-    DEFAULT_POLLING_PORT, ProxyMode, ProxySettings, TentacleConfig,
+    DEFAULT_POLLING_PORT, PreauthSettings, ProxyMode, ProxySettings, TentacleConfig,
 };
 pub use index::{InstanceRecord, Instances};
+pub use listen::BindFailure;
 pub use name::{DEFAULT_INSTANCE, display_name, validate as validate_name};
 pub use root::{CONFIG_ROOT_ENV, ConfigRoot, Scope, is_privileged};
 

@@ -1,4 +1,4 @@
-//! The HTTPS client under [`super::OctopusClient`]: reqwest on rustls with ring, the web proxy, same-host redirects only, and transport errors in words without secrets.
+//! The HTTPS client under [`super::OctopusClient`]: reqwest on rustls with ring, the web proxy, redirects only within the given https host, and transport errors in words without secrets.
 
 use std::time::Duration;
 
@@ -10,6 +10,47 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one request may take in all (Octopus.Client's default).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(100);
 
+/// A redirect the policy would not follow; [`transport_error`] turns it into
+/// [`RegisterError::UnsafeRedirect`].
+#[derive(Debug, thiserror::Error)]
+#[error("refused a redirect to {target}: it {why}")]
+pub(crate) struct RedirectRefused {
+    target: String,
+    why: &'static str,
+}
+
+/// Why the redirect from `from` to `to` must not be followed, if it must not. The request
+/// carries the API key (or the session cookie), so it may only move within the server we
+/// were given: same host and, once on https, https only. The one upgrade allowed is
+/// http to https on the same host.
+pub(crate) fn redirect_refusal(
+    origin: &url::Url,
+    from: &url::Url,
+    to: &url::Url,
+) -> Option<RedirectRefused> {
+    let target = match (to.host_str(), to.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{}://{h}:{p}", to.scheme()),
+        _ => to.scheme().to_owned(),
+    };
+    let same_host = |a: &url::Url, b: &url::Url| {
+        a.host_str()
+            .zip(b.host_str())
+            .is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+    };
+    let why = if to.scheme() != "https" && (from.scheme() == "https" || to.scheme() != "http") {
+        "leaves https"
+    } else if !same_host(origin, to) {
+        "is another host"
+    } else if to.scheme() == from.scheme()
+        && to.port_or_known_default() != from.port_or_known_default()
+    {
+        "is another port"
+    } else {
+        return None;
+    };
+    Some(RedirectRefused { target, why })
+}
+
 /// reqwest's error, turned into words without URLs or secrets, and classified.
 pub(crate) fn transport_error(
     e: &reqwest::Error,
@@ -20,6 +61,13 @@ pub(crate) fn transport_error(
     let mut untrusted = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<RedirectRefused>() {
+            return RegisterError::UnsafeRedirect {
+                target: r.target.clone(),
+                why: r.why,
+                url: url.to_string(),
+            };
+        }
         // rustls' error often travels inside an io::Error, whose source() skips it.
         let inner = s
             .downcast_ref::<std::io::Error>()
@@ -62,21 +110,21 @@ pub(crate) fn transport_error(
 pub(crate) fn build_http(opts: &ServerOptions) -> Result<reqwest::Client, RegisterError> {
     // reqwest's rustls backend uses the process default provider; ours is ring (no aws-lc).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let origin_host = opts.server.host_str().map(str::to_owned);
+    let origin = opts.server.clone();
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        // Follow http -> https and path moves on the same host only: the API key header
-        // must never travel to another host.
         if attempt.previous().len() >= 5 {
-            attempt.error("too many redirects")
-        } else if attempt.url().host_str().map(str::to_owned) == origin_host {
-            attempt.follow()
-        } else {
-            attempt.stop()
+            return attempt.error("too many redirects");
+        }
+        let from = attempt.previous().last().unwrap_or(&origin);
+        match redirect_refusal(&origin, from, attempt.url()) {
+            Some(refused) => attempt.error(refused),
+            None => attempt.follow(),
         }
     });
     let mut builder = reqwest::Client::builder()
         .user_agent(format!(
-            "OctopusClient-dotnet (compatible) Tentacle/{}",
+            "OctopusClient-dotnet (compatible) Tentacle/{} tentacle-manager/{}",
+            opts.tentacle_version,
             crate::VERSION
         ))
         .connect_timeout(CONNECT_TIMEOUT)

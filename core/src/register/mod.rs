@@ -34,6 +34,8 @@ pub mod documents;
 mod http;
 pub mod lookup;
 pub mod plan;
+#[cfg(test)]
+mod redirect_tests;
 
 pub use apply::{deregister, poll_server, register};
 pub use client::OctopusClient;
@@ -93,6 +95,8 @@ pub struct ServerOptions {
     pub proxy: Option<ProxySettings>,
     /// Skip verifying the portal's HTTPS certificate (`--ignoreSslErrors`).
     pub ignore_ssl_errors: bool,
+    /// The Tentacle version the user agent reports (`crate::version`).
+    pub tentacle_version: String,
 }
 
 impl ServerOptions {
@@ -104,6 +108,7 @@ impl ServerOptions {
             space: None,
             proxy: None,
             ignore_ssl_errors: false,
+            tentacle_version: crate::version::DEFAULT_REPORTED_VERSION.to_owned(),
         }
     }
 
@@ -185,6 +190,18 @@ pub enum RegisterError {
     UntrustedCertificate {
         /// What the TLS layer said.
         detail: String,
+        /// The request URL.
+        url: String,
+    },
+    /// A redirect to plain http or to another host: not followed, so the API key stays here.
+    #[error(
+        "The Octopus Server redirected the request to {target}, which {why}; it was not followed, so the API key or password was not sent there. Pass the server's real address with --server (the one the Octopus Web Portal shows in the browser): {url}"
+    )]
+    UnsafeRedirect {
+        /// Where the redirect pointed (scheme, host and port only).
+        target: String,
+        /// `leaves https` or `is another host`.
+        why: &'static str,
         /// The request URL.
         url: String,
     },

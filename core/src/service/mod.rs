@@ -4,6 +4,7 @@
 //! [`apply`] runs the verbs of `tentacle service` in a fixed order:
 //! stop → uninstall → install → reconfigure → start (restart = stop if running, then start).
 
+pub mod access;
 pub mod launchd;
 pub mod logon_right;
 pub mod systemd;
@@ -140,11 +141,36 @@ impl ServiceSpec {
             name: record.name.clone(),
             selector: format!("--instance \"{}\"", record.name),
             executable,
-            args: ServiceSpec::agent_args_for_instance(&record.name),
+            args: ServiceSpec::agent_args_for_instance_here(&record.name),
             username: None,
             password: None,
             logs_dir: config.logs_dir(&record.config),
         })
+    }
+
+    /// The agent arguments for an instance chosen by name in the config root `root`: the
+    /// service then finds it whichever account runs it and whatever its environment.
+    pub fn agent_args_in_root(name: &str, root: &std::path::Path) -> Vec<OsString> {
+        vec![
+            OsString::from("agent"),
+            OsString::from("--instance"),
+            OsString::from(name),
+            OsString::from("--config-root"),
+            root.as_os_str().to_owned(),
+            OsString::from("--noninteractive"),
+        ]
+    }
+
+    /// [`ServiceSpec::agent_args_in_root`] with the root this process uses
+    /// (`TENTACLE_CONFIG_ROOT`, else machine-wide or this user's), as an absolute path.
+    pub fn agent_args_for_instance_here(name: &str) -> Vec<OsString> {
+        match crate::instance::ConfigRoot::discover() {
+            Ok(root) => {
+                let dir = std::path::absolute(root.dir()).unwrap_or_else(|_| root.dir().to_owned());
+                ServiceSpec::agent_args_in_root(name, &dir)
+            }
+            Err(_) => ServiceSpec::agent_args_for_instance(name),
+        }
     }
 
     /// The agent arguments for an instance chosen by its config file.

@@ -18,8 +18,12 @@ use super::log::{LogPage, ScriptLog};
 use super::runner::{self, Outcome};
 use super::workspace::{self, ScriptState, Workspace, now_text};
 use crate::agent::AgentContext;
+
+mod supervise;
 use crate::halibut::connection::ReceivedStream;
 use crate::halibut::message::DataStreamRef;
+#[cfg(test)]
+pub(crate) use supervise::panic_task;
 
 /// What an unknown ticket reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,8 +208,14 @@ impl ScriptEngine {
         if self.get(&req.ticket).is_some() || ws.read_state().is_some() {
             return Ok(Started::Existing);
         }
+        // Octopus Server's "Upgrade Tentacle" would replace this agent: run a refusal instead.
+        let refusal =
+            crate::agent::upgrade_guard::screen(&self.ctx, &req.script, &req.files, &req.arguments);
         let files = match_files(&ws, req.files, req.streams)?;
-        let script_text = req.script;
+        let (script_text, files) = match refusal {
+            Some(refusal) => (refusal, Vec::new()),
+            None => (req.script, files),
+        };
         let prep_ws = ws.clone();
         let log = blocking(move || {
             prep_ws.prepare(&script_text, files)?;
@@ -238,11 +248,15 @@ impl ScriptEngine {
             mutex_timeout: req.mutex_timeout,
             mutex_name: req.mutex_name,
         };
-        tokio::spawn(async move { engine.execute(script, run).await });
+        supervise::spawn(engine, script, run);
         Ok(Started::New)
     }
 
     async fn execute(self: Arc<Self>, script: Arc<Script>, p: RunParams) {
+        #[cfg(test)]
+        if p.task_id == supervise::PANIC_TASK {
+            panic!("injected by a test: the script task panics");
+        }
         let mut cancel = script.cancel.subscribe();
         let log = script.log.clone();
         let say = move |source: ProcessOutputSource, text: &str| {

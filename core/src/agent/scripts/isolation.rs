@@ -22,6 +22,15 @@ pub fn effective_timeout(requested: Duration) -> Duration {
     }
 }
 
+/// `now + wait`, saturating: a peer's TimeSpan of any size (up to `TimeSpan.MaxValue` and
+/// beyond) means "a very long time", never an overflow panic. A century is past any wait.
+pub fn deadline_after(now: tokio::time::Instant, wait: Duration) -> tokio::time::Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(wait.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
 #[derive(Default)]
 struct Holders {
     writer: Option<String>,
@@ -208,8 +217,9 @@ impl IsolationLocks {
         let fut = attempt(lock.rw.clone());
         tokio::pin!(fut);
         let mut logged_busy = false;
-        let deadline = tokio::time::Instant::now() + INITIAL_WAIT + timeout;
-        let first = tokio::time::Instant::now() + INITIAL_WAIT;
+        let now = tokio::time::Instant::now();
+        let deadline = deadline_after(now, INITIAL_WAIT.saturating_add(timeout));
+        let first = deadline_after(now, INITIAL_WAIT);
         let guard = loop {
             if *cancel.borrow() {
                 log(lock.holders().canceled());

@@ -3,7 +3,7 @@
 //! Memory stays bounded however much a script prints: lines live on disk, and only a sparse
 //! index (one byte offset per [`INDEX_STRIDE`] entries) is kept to seek to a sequence quickly.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -78,7 +78,8 @@ fn decode(line: &str) -> Option<ProcessOutput> {
 impl ScriptLog {
     /// Opens (creating if needed) the log at `path`, indexing what it already holds.
     pub fn open(path: &Path) -> std::io::Result<ScriptLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        // Script output can echo secrets: owner-only from creation.
+        let file = super::private::open_append(path)?;
         let mut inner = Inner {
             writer: None,
             count: 0,
@@ -290,7 +291,10 @@ mod tests {
         let log = ScriptLog::open(&path).unwrap();
         log.append(ProcessOutputSource::StdOut, "good").unwrap();
         log.close();
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"not json\n").unwrap();
         drop(f);
         let log = ScriptLog::open(&path).unwrap();

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `contracts` | the wire types, `$type` names, exit codes and request parsing |
 //! | `engine` | [`ScriptEngine`]: running scripts by ticket, status, cancel, complete, cleaning, idle wait |
+//! | `interpreter` | what to say when bash or PowerShell cannot be started, and how to fix it |
 //! | `runner` | the shell process: command line, exported environment, process group, output pump, kill |
 //! | `log` | the per-script `Output.log` file and paged reads by log sequence |
 //! | `isolation` | named reader/writer isolation locks with Tentacle's wait, timeout and cancel messages |
@@ -16,8 +17,10 @@
 pub mod contracts;
 pub mod encryption;
 pub mod engine;
+pub mod interpreter;
 pub mod isolation;
 pub mod log;
+pub mod private;
 pub mod runner;
 pub mod v1;
 pub mod v2;

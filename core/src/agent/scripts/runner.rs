@@ -52,7 +52,7 @@ pub fn script_environment(ctx: &AgentContext) -> Vec<(String, String)> {
             path(&ctx.home.join("PackageRetentionJournal.json")),
         ),
         ("TentacleInstanceName".into(), ctx.instance.clone()),
-        ("TentacleVersion".into(), crate::VERSION.to_owned()),
+        ("TentacleVersion".into(), ctx.tentacle_version.clone()),
         ("TentacleExecutablePath".into(), path(&ctx.executable)),
         ("TentacleProgramDirectoryPath".into(), program_dir.clone()),
         ("AgentProgramDirectoryPath".into(), program_dir),
@@ -238,7 +238,11 @@ pub async fn run(
 ) -> Outcome {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return Outcome::FailedToStart(e.to_string()),
+        Err(e) => {
+            let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+            // The engine writes this to the script's log with a non-zero exit code.
+            return Outcome::FailedToStart(super::interpreter::start_failure(&program, &e));
+        }
     };
     let pid = child.id().unwrap_or(0);
     on_started(pid);
@@ -260,8 +264,10 @@ pub async fn run(
     }
     drop(tx);
     let writer_log = log.clone();
-    let writer = tokio::spawn(async move {
-        while let Some((source, text, at)) = rx.recv().await {
+    // File writes block; on a blocking-pool thread a chatty script never stalls the two
+    // runtime workers that serve every connection.
+    let writer = tokio::task::spawn_blocking(move || {
+        while let Some((source, text, at)) = rx.blocking_recv() {
             let _ = writer_log.append_at(source, &text, at);
             // Batch whatever else is already waiting, then make it visible to readers.
             for _ in 0..1024 {

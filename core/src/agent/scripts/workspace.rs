@@ -137,12 +137,12 @@ impl Workspace {
         script: &str,
         files: Vec<super::engine::ScriptFileIn>,
     ) -> Result<(), ScriptError> {
-        std::fs::create_dir_all(&self.dir).map_err(ScriptError::io(
+        super::private::create_dir_all(&self.dir).map_err(ScriptError::io(
             "Could not create the script workspace",
             &self.dir,
         ))?;
         let boot = self.bootstrap_path();
-        let mut f = std::fs::File::create(&boot).map_err(ScriptError::io(
+        let mut f = super::private::create_file(&boot).map_err(ScriptError::io(
             "Could not write the bootstrap script",
             &boot,
         ))?;
@@ -163,7 +163,7 @@ impl Workspace {
         for file in files {
             let dest = file.dest;
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)
+                super::private::create_dir_all(parent)
                     .map_err(ScriptError::io("Could not create the folder", parent))?;
             }
             match file.encryption_password {
@@ -180,7 +180,7 @@ impl Workspace {
                         &password,
                         &super::encryption::as_utf8_text(&plain),
                     );
-                    std::fs::File::create(&dest)
+                    super::private::create_file(&dest)
                         .and_then(|mut f| f.write_all(&sealed).and_then(|()| f.flush()))
                         .map_err(ScriptError::io("Could not write the script file", &dest))?;
                 }
@@ -195,17 +195,19 @@ impl Workspace {
         serde_json::from_slice(&text).ok()
     }
 
-    /// Writes `scriptstate.json` atomically (blocking I/O).
+    /// Writes `scriptstate.json` through the shared atomic writer (blocking I/O): the file
+    /// and the folder are fsynced, so after a power loss the state that said "Pending" is
+    /// there and a retried V2 StartScript for the ticket is answered, not run twice.
     pub fn write_state(&self, state: &ScriptState) -> Result<(), ScriptError> {
         let path = self.dir.join(STATE_FILE);
         let json = serde_json::to_vec(state).map_err(|e| ScriptError::Internal(e.to_string()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
-            .map_err(ScriptError::io("Could not write the script state", &path))?;
-        tmp.write_all(&json)
-            .map_err(ScriptError::io("Could not write the script state", &path))?;
-        tmp.persist(&path)
-            .map_err(|e| ScriptError::io("Could not write the script state", &path)(e.error))?;
-        Ok(())
+        crate::instance::atomic::write_atomic(
+            &path,
+            &json,
+            // The folder is owner-only already; OwnerOnly would run icacls on every write on Windows.
+            crate::instance::atomic::FileMode::Public,
+        )
+        .map_err(ScriptError::io("Could not write the script state", &path))
     }
 
     /// Removes the folder and everything in it; a missing folder is fine (blocking I/O).

@@ -66,7 +66,8 @@ impl Inflater {
                     if self.out.len() > self.limit {
                         return Err(FrameError::MessageTooLarge { limit: self.limit });
                     }
-                    self.out.reserve(1);
+                    // Exactly one: `reserve` may double the buffer, and inflate that far past the limit.
+                    self.out.reserve_exact(1);
                 } else {
                     let grow = (self.out.len().max(4096)).min(self.limit + 1 - self.out.len());
                     self.out.reserve_exact(grow);

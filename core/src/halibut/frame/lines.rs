@@ -19,38 +19,62 @@ pub enum Preamble {
 }
 
 /// Reads the pre-identity text: CR bytes are dropped, LF ends a line, two LFs in a row end
-/// it; stops at [`MAX_PREAMBLE`] characters. Returns `None` while more bytes are needed; `eof`
-/// says no more will come.
+/// it; stops after [`MAX_PREAMBLE`] bytes. Returns `None` while more bytes are needed; `eof`
+/// says no more will come. One-shot form of [`PreambleReader`].
 pub fn take_preamble(buf: &[u8], eof: bool) -> Option<(Preamble, usize)> {
-    let mut text = String::new();
-    let mut last_lf = false;
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'\r' => continue,
-            b'\n' if last_lf => return Some((classify(text), i + 1)),
-            b'\n' => {
-                last_lf = true;
-                text.push('\n');
+    let mut reader = PreambleReader::default();
+    let (used, done) = reader.feed(buf, eof);
+    done.map(|p| (p, used))
+}
+
+/// The preamble read incrementally: every byte fed is looked at once and then belongs to the
+/// reader, so a caller can drop it from its buffer. CRs count towards [`MAX_PREAMBLE`] like
+/// any other byte: a peer streaming nothing but CRs reaches the cap instead of growing the
+/// caller's buffer for ever.
+#[derive(Debug, Default)]
+pub struct PreambleReader {
+    text: String,
+    last_lf: bool,
+    seen: usize,
+}
+
+impl PreambleReader {
+    /// Takes bytes from `buf`; returns how many were consumed and, once it is complete, the
+    /// preamble. `eof` says no more will come.
+    pub fn feed(&mut self, buf: &[u8], eof: bool) -> (usize, Option<Preamble>) {
+        for (i, &b) in buf.iter().enumerate() {
+            self.seen += 1;
+            match b {
+                b'\r' => {}
+                b'\n' if self.last_lf => return (i + 1, Some(self.finish())),
+                b'\n' => {
+                    self.last_lf = true;
+                    self.text.push('\n');
+                }
+                _ => {
+                    self.last_lf = false;
+                    // Bytes are read one per character, Latin-1 style, as .NET does.
+                    self.text.push(char::from(b));
+                }
             }
-            _ => {
-                last_lf = false;
-                // Bytes are read one per character, Latin-1 style, as .NET does.
-                text.push(char::from(b));
+            if self.seen >= MAX_PREAMBLE {
+                return (i + 1, Some(self.finish()));
             }
         }
-        if text.len() >= MAX_PREAMBLE {
-            return Some((classify(text), i + 1));
+        if eof {
+            return (buf.len(), Some(self.finish()));
         }
+        (buf.len(), None)
     }
-    if eof {
-        let p = if text.is_empty() {
-            Preamble::Empty
-        } else {
-            classify(text)
-        };
-        return Some((p, buf.len()));
+
+    /// Bytes consumed so far.
+    pub fn seen(&self) -> usize {
+        self.seen
     }
-    None
+
+    fn finish(&mut self) -> Preamble {
+        classify(std::mem::take(&mut self.text))
+    }
 }
 
 fn classify(text: String) -> Preamble {
@@ -108,22 +132,82 @@ pub fn encode_identity(identity: &Identity) -> Vec<u8> {
     format!("{line}\r\n\r\n").into_bytes()
 }
 
-/// Parses the identity: first line plus the blank line. `None` while incomplete.
+/// Parses the identity: first line plus the blank line. `None` while incomplete. One-shot
+/// form of [`IdentityReader`].
 pub fn parse_identity(buf: &[u8]) -> Result<Option<(Identity, usize)>, FrameError> {
-    let Some((line, used)) = take_line(buf)? else {
-        return Ok(None);
-    };
-    if line.trim().is_empty() {
-        return Err(FrameError::EmptyIdentity);
+    let mut reader = IdentityReader::default();
+    let (used, done) = reader.feed(buf)?;
+    Ok(done.map(|id| (id, used)))
+}
+
+/// CRLF lines read incrementally, each byte looked at once (same rules as [`take_line`]).
+#[derive(Debug, Default)]
+pub struct LineReader {
+    line: Vec<u8>,
+    after_cr: bool,
+}
+
+impl LineReader {
+    /// Consumes bytes up to the end of one line; returns how many and the line once complete.
+    pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, Option<String>), FrameError> {
+        for (i, &b) in buf.iter().enumerate() {
+            if self.after_cr {
+                if b != b'\n' {
+                    return Err(FrameError::BareCarriageReturn);
+                }
+                self.after_cr = false;
+                let line = std::mem::take(&mut self.line);
+                return Ok((i + 1, Some(line.iter().map(|&c| char::from(c)).collect())));
+            }
+            if b == b'\r' {
+                self.after_cr = true;
+                continue;
+            }
+            if self.line.len() >= MAX_LINE {
+                return Err(FrameError::LineTooLong(MAX_LINE));
+            }
+            self.line.push(b);
+        }
+        Ok((buf.len(), None))
     }
-    let Some((blank, used2)) = take_line(&buf[used..])? else {
-        return Ok(None);
-    };
-    if !blank.is_empty() {
-        return Err(FrameError::MissingBlankLine);
+}
+
+/// The identity line and its blank line, read incrementally: bytes fed are consumed (up to the
+/// end of the blank line, never past it), so nothing is scanned twice.
+#[derive(Debug, Default)]
+pub struct IdentityReader {
+    lines: LineReader,
+    first: Option<String>,
+}
+
+impl IdentityReader {
+    /// Takes bytes from `buf`; returns how many were consumed and the identity once complete.
+    pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, Option<Identity>), FrameError> {
+        let mut pos = 0;
+        loop {
+            let (used, line) = self.lines.feed(&buf[pos..])?;
+            pos += used;
+            let Some(line) = line else {
+                return Ok((pos, None));
+            };
+            let Some(first) = &self.first else {
+                if line.trim().is_empty() {
+                    return Err(FrameError::EmptyIdentity);
+                }
+                self.first = Some(line);
+                continue;
+            };
+            if !line.is_empty() {
+                return Err(FrameError::MissingBlankLine);
+            }
+            return Ok((pos, Some(identity_from_line(first)?)));
+        }
     }
+}
+
+fn identity_from_line(line: &str) -> Result<Identity, FrameError> {
     let tokens: Vec<&str> = line.split(' ').filter(|t| !t.is_empty()).collect();
-    let identity = match tokens.first().copied() {
+    Ok(match tokens.first().copied() {
         Some("MX-CLIENT") => Identity::Client,
         Some("MX-SERVER") => Identity::Server,
         Some("MX-SUBSCRIBER") => {
@@ -136,8 +220,7 @@ pub fn parse_identity(buf: &[u8]) -> Result<Option<(Identity, usize)>, FrameErro
                 other.unwrap_or_default().to_owned(),
             ));
         }
-    };
-    Ok(Some((identity, used + used2)))
+    })
 }
 
 /// `poll://ABC/` → `poll://abc/`, as .NET's `Uri` normalises it.
@@ -225,6 +308,66 @@ mod tests {
         assert_eq!(used, 27);
         let (p, _) = take_preamble(&[b'A'; 30_000], false).unwrap();
         assert!(matches!(p, Preamble::Other(t) if t.len() == MAX_PREAMBLE));
+    }
+
+    #[test]
+    fn a_stream_of_carriage_returns_reaches_the_preamble_cap() {
+        // Today's hostile peer: TLS, then nothing but CR. It must end at the cap, not grow.
+        let crs = vec![b'\r'; MAX_PREAMBLE + 5_000];
+        assert_eq!(
+            take_preamble(&crs, false),
+            Some((Preamble::Empty, MAX_PREAMBLE))
+        );
+        let mut reader = PreambleReader::default();
+        let mut fed = 0;
+        let done = loop {
+            let (used, done) = reader.feed(&crs[fed..fed + 1000], false);
+            assert_eq!(
+                used,
+                1000.min(MAX_PREAMBLE - fed),
+                "every byte fed is consumed"
+            );
+            fed += used;
+            if let Some(p) = done {
+                break p;
+            }
+        };
+        assert_eq!((done, fed), (Preamble::Empty, MAX_PREAMBLE));
+    }
+
+    #[test]
+    fn readers_fed_byte_by_byte_match_the_one_shot_parsers() {
+        let wire = b"MX\r\n\r\nMX-SUBSCRIBER 1.0 poll://ABC/\r\n\r\nNEXT\r\n";
+        let mut preamble = PreambleReader::default();
+        let mut pos = 0;
+        while pos < wire.len() {
+            let (used, done) = preamble.feed(&wire[pos..pos + 1], false);
+            pos += used;
+            if let Some(p) = done {
+                assert_eq!(p, Preamble::Halibut);
+                break;
+            }
+        }
+        assert_eq!(pos, 6);
+        let mut identity = IdentityReader::default();
+        let got = loop {
+            let (used, done) = identity.feed(&wire[pos..pos + 1]).unwrap();
+            pos += used;
+            if let Some(id) = done {
+                break id;
+            }
+        };
+        assert_eq!(got, Identity::Subscriber("poll://abc/".into()));
+        assert_eq!(
+            &wire[pos..],
+            b"NEXT\r\n",
+            "nothing past the blank line is taken"
+        );
+        let mut long = LineReader::default();
+        assert_eq!(
+            long.feed(&vec![b'x'; MAX_LINE + 1]).unwrap_err(),
+            FrameError::LineTooLong(MAX_LINE)
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@ mod stream;
 
 pub use deflate::{Inflater, compress, decode_message, encode_message};
 pub use lines::{
-    Control, Identity, MAX_LINE, MAX_PREAMBLE, Preamble, encode_control, encode_identity,
-    parse_control, parse_identity, take_line, take_preamble,
+    Control, Identity, IdentityReader, LineReader, MAX_LINE, MAX_PREAMBLE, Preamble,
+    PreambleReader, encode_control, encode_identity, parse_control, parse_identity, take_line,
+    take_preamble,
 };
 pub use stream::{
     STREAM_HEADER_LEN, STREAM_TRAILER_LEN, decode_stream_header, decode_stream_trailer,

@@ -19,6 +19,7 @@ use crate::halibut::message::{Envelope, RequestMessage};
 use crate::halibut::rpc::{Service, ServiceError};
 use crate::instance::{ProxyMode, ProxySettings};
 
+mod hostile;
 mod lifecycle;
 
 pub(super) const LIMIT: Duration = Duration::from_secs(90);
@@ -46,6 +47,7 @@ pub(super) fn context(home: &Path) -> AgentContext {
             username: Some("puser".into()),
             password: Some("ppass".into()),
         },
+        tentacle_version: "8.3.3407".into(),
     }
 }
 
@@ -275,7 +277,7 @@ async fn scripts_see_the_exported_environment() {
             format!("TentacleHome={home}"),
             format!("TentacleApplications={home}/Applications"),
             "TentacleInstanceName=Test Instance".into(),
-            format!("TentacleVersion={}", crate::VERSION),
+            "TentacleVersion=8.3.3407".into(),
             "TentacleExecutablePath=/opt/octopus/tentacle/tentacle".into(),
             "TentacleProgramDirectoryPath=/opt/octopus/tentacle".into(),
             "AgentProgramDirectoryPath=/opt/octopus/tentacle".into(),
@@ -296,7 +298,7 @@ async fn scripts_see_the_exported_environment() {
 
 /// Sends `param` as a real Halibut request with `streams` and reads it back, so the
 /// DataStreams arrive as spooled `ReceivedStream`s matched by placeholder id.
-async fn over_the_wire(
+pub(super) async fn over_the_wire(
     temp: &Path,
     method: &str,
     param: Bson,
