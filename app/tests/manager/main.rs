@@ -134,6 +134,9 @@ impl Fixture {
         let mut harness = Harness::builder()
             .with_size([960.0, 720.0])
             .with_theme(egui::Theme::Light)
+            // Background look-ups (official instances, the firewall) finish at any frame and
+            // repaint once; a window that never stops repainting still fails `run`.
+            .with_max_steps(16)
             .build_eframe(move |cc| {
                 TentacleManagerApp::with_picker(&cc.egui_ctx, Some(instances), picker)
             });

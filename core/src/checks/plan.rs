@@ -415,7 +415,24 @@ mod tests {
         assert!(!ids.contains(&"poll.1.websocket".to_owned()));
         assert!(ids.contains(&"poll.2.websocket".to_owned()));
         assert!(!ids.contains(&"poll.1.proxy".to_owned()));
-        assert_eq!(ids.last().map(String::as_str), Some("host.clock"));
+        let host: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .skip_while(|id| !id.starts_with("host."))
+            .filter(|id| id.starts_with("host."))
+            .collect();
+        assert_eq!(
+            host,
+            [
+                "host.home",
+                "host.disk",
+                "host.startup",
+                "host.clock",
+                "host.upgrades",
+                "host.prerequisites"
+            ]
+        );
+        assert_eq!(ids.last().map(String::as_str), Some("host.prerequisites"));
         let titles = plan.titles();
         assert_eq!(titles.len(), ids.len());
         assert!(titles.contains(&"DNS resolution of octopus.example".to_owned()));

@@ -84,10 +84,24 @@ pub fn grant(user: &str, files: &InstanceFiles) -> Result<Vec<String>, ServiceEr
     Ok(said)
 }
 
-/// Windows grants Full control through the SCM account setup; nothing is changed here.
+/// On Windows the SCM gives the account nothing, and no ACL is changed here yet (it has never
+/// run on Windows): the install output names the icacls lines that give the account its files.
 #[cfg(not(unix))]
-pub fn grant(_user: &str, _files: &InstanceFiles) -> Result<Vec<String>, ServiceError> {
-    Ok(Vec::new())
+pub fn grant(user: &str, files: &InstanceFiles) -> Result<Vec<String>, ServiceError> {
+    let mut said = vec![format!(
+        "The files of this instance were not given to {user}; to let the service read them, run as Administrator:"
+    )];
+    said.push(format!(
+        "  icacls \"{}\" /grant \"{user}:(OI)(CI)F\"",
+        files.home.display()
+    ));
+    for file in std::iter::once(&files.config).chain(files.certificate.as_ref()) {
+        said.push(format!(
+            "  icacls \"{}\" /grant \"{user}:R\"",
+            file.display()
+        ));
+    }
+    Ok(said)
 }
 
 /// The account's user and primary group ids, through NSS (`id`), so directory accounts work.

@@ -28,7 +28,7 @@ async fn cancel_kills_the_script_and_its_children() {
         let h = harness();
         let cmd = v2_cmd(
             "Cancel",
-            "sleep 600 &\necho $! > child.pid\necho started\nwait\n",
+            "echo started\nsleep 600 &\necho $! > child.pid\nwait\n",
         );
         call(&h.v2, "StartScript", v2_start(&cmd)).await.unwrap();
         let pid_file = h.home().join("Work/Cancel/child.pid");
