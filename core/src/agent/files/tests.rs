@@ -62,11 +62,19 @@ impl Fixture {
         self.base.join("outside")
     }
 
+    /// Spooled streams are deleted on a blocking thread after the call, so allow it a moment.
     fn spool_is_empty(&self) -> bool {
-        std::fs::read_dir(&self.ctx.temp_dir)
-            .unwrap()
-            .next()
-            .is_none()
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let empty = std::fs::read_dir(&self.ctx.temp_dir)
+                .unwrap()
+                .next()
+                .is_none();
+            if empty || std::time::Instant::now() > deadline {
+                return empty;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
