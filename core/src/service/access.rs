@@ -1,6 +1,8 @@
 //! `service --install --username`: gives that account its instance's home, configuration and key (ownership, owner-only modes) and nobody else.
 
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 
 use super::ServiceError;
 
