@@ -19,8 +19,9 @@ fn a_script_without_bash_fails_with_the_interpreter_named() {
     // An empty tmpfs over the folders that hold bash (/bin is a link to /usr/bin on
     // merged-/usr systems), and a PATH that has none. `mount` itself lives there, so a copy
     // on a private tmpfs does the hiding.
-    let setup = "mount -t tmpfs none /mnt\ncp \"$(command -v mount)\" /mnt/mount\nfor d in /usr/local/bin /bin /usr/bin /usr/local/sbin /sbin /usr/sbin; do [ -L $d ] || [ ! -d $d ] || /mnt/mount -t tmpfs none $d; done\nexport PATH=/no-such-folder";
-    if let Some(text) = namespaces::rerun_inside("m", setup, NAME) {
+    // Its own network namespace too, so the agent's port cannot collide with a parallel test.
+    let setup = "ip link set lo up\nmount -t tmpfs none /mnt\ncp \"$(command -v mount)\" /mnt/mount\nfor d in /usr/local/bin /bin /usr/bin /usr/local/sbin /sbin /usr/sbin; do [ -L $d ] || [ ! -d $d ] || /mnt/mount -t tmpfs none $d; done\nexport PATH=/no-such-folder";
+    if let Some(text) = namespaces::rerun_inside("mn", setup, NAME) {
         assert!(
             text.contains("bash is hidden and the script failed"),
             "{text}"
