@@ -99,6 +99,9 @@ impl Prefix {
             std::fs::remove_dir_all(&self.dir)
                 .map_err(|e| format!("cannot remove the old prefix {}: {e}", self.dir.display()))?;
         }
+        // Wine's commands start in the prefix folder, so it must exist before wineboot makes it a prefix.
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create the prefix {}: {e}", self.dir.display()))?;
         let mut boot = self.command("wineboot");
         boot.arg("-i");
         run_bounded(boot, Duration::from_secs(300), "wineboot -i")?;
